@@ -1,0 +1,12 @@
+//! The TLS side of sslsock, knowing nothing of C: per-socket state machine, rustls configuration,
+//! the CE certificate decision, and connection info. Safe Rust only.
+
+mod config;
+mod info;
+pub mod options;
+mod record;
+mod socket;
+mod verify;
+
+pub use options::{parse_server_name, CertJudge, Flags, Options, Protocols};
+pub use socket::{RecvFlags, SecureSocket};

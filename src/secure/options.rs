@@ -1,0 +1,227 @@
+//! What a program configures on a secure socket before its handshake, parsed once at the edge into
+//! typed values (the C buffers never reach the TLS code).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+
+use crate::abi::{
+    DWORD, SSLSOCK_PROTOCOL_TLS1_2, SSLSOCK_PROTOCOL_TLS1_3, SSL_FLAG_AUTH_CLIENT,
+    SSL_FLAG_DEFER_HANDSHAKE, SSL_FLAG_SERVER, SSL_PROTOCOL_PCT1, SSL_PROTOCOL_SSL2,
+    SSL_PROTOCOL_SSL3, SSL_PROTOCOL_TLS1,
+};
+use crate::error::{Error, Result, WsaCode};
+
+/// Judges a server certificate, as the CE validation hook does: given the leaf's DER and the CE flags,
+/// returns an `SSL_ERR_*` verdict. Implemented by the C hook wrapper in `ffi`.
+pub trait CertJudge: Send + Sync + Any {
+    /// The verdict: `SSL_ERR_OKAY` accepts.
+    fn judge(&self, leaf_der: &[u8], flags: DWORD) -> i32;
+    /// For reading the hook back (`SO_SSL_GET_VALIDATE_CERT_HOOK`).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The TLS versions a socket may negotiate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocols {
+    /// TLS 1.2.
+    pub tls12: bool,
+    /// TLS 1.3.
+    pub tls13: bool,
+}
+
+impl Protocols {
+    /// TLS 1.2 and 1.3: the default and what `SSL_PROTOCOL_TLS1` means.
+    pub const ALL: Protocols = Protocols {
+        tls12: true,
+        tls13: true,
+    };
+
+    /// Parse the `dwProtocol` values of an `SSLPROTOCOLS` list. PCT1/SSL2/SSL3 cannot be offered
+    /// securely and are ignored; a list naming nothing else is refused.
+    pub fn from_ce_list(list: &[DWORD]) -> Result<Protocols> {
+        let mut chosen = Protocols {
+            tls12: false,
+            tls13: false,
+        };
+        for &value in list {
+            match value {
+                SSL_PROTOCOL_TLS1 => chosen = Protocols::ALL,
+                SSLSOCK_PROTOCOL_TLS1_2 => chosen.tls12 = true,
+                SSLSOCK_PROTOCOL_TLS1_3 => chosen.tls13 = true,
+                SSL_PROTOCOL_PCT1 | SSL_PROTOCOL_SSL2 | SSL_PROTOCOL_SSL3 => {}
+                other => {
+                    return Err(Error::new(
+                        WsaCode::EINVAL,
+                        format!("SO_SSL_SET_PROTOCOLS: unknown protocol value {other:#x}"),
+                    ))
+                }
+            }
+        }
+        if !chosen.tls12 && !chosen.tls13 {
+            return Err(Error::new(
+                WsaCode::EINVAL,
+                "SO_SSL_SET_PROTOCOLS: only obsolete protocols (PCT1, SSL2, SSL3) were named; \
+                 sslsock offers TLS 1.2 and 1.3 (SSL_PROTOCOL_TLS1)",
+            ));
+        }
+        Ok(chosen)
+    }
+
+    /// The `dwProtocol` values that describe this set.
+    pub fn to_ce_list(self) -> Vec<DWORD> {
+        match (self.tls12, self.tls13) {
+            (true, true) => vec![SSL_PROTOCOL_TLS1],
+            (true, false) => vec![SSLSOCK_PROTOCOL_TLS1_2],
+            _ => vec![SSLSOCK_PROTOCOL_TLS1_3],
+        }
+    }
+}
+
+/// `SSL_FLAG_*` bits sslsock accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(DWORD);
+
+impl Flags {
+    /// Validate a `SO_SSL_SET_FLAGS` value.
+    pub fn from_ce(value: DWORD) -> Result<Flags> {
+        if value & (SSL_FLAG_SERVER | SSL_FLAG_AUTH_CLIENT) != 0 {
+            return Err(Error::new(
+                WsaCode::EOPNOTSUPP,
+                "SO_SSL_SET_FLAGS: SSL_FLAG_SERVER and SSL_FLAG_AUTH_CLIENT (server mode) are not supported",
+            ));
+        }
+        if value & !SSL_FLAG_DEFER_HANDSHAKE != 0 {
+            return Err(Error::new(
+                WsaCode::EINVAL,
+                format!(
+                    "SO_SSL_SET_FLAGS: unknown flag bits {:#x}",
+                    value & !SSL_FLAG_DEFER_HANDSHAKE
+                ),
+            ));
+        }
+        Ok(Flags(value))
+    }
+
+    /// The DWORD `SO_SSL_GET_FLAGS` returns.
+    pub fn to_ce(self) -> DWORD {
+        self.0
+    }
+
+    /// Whether the handshake waits for `SO_SSL_PERFORM_HANDSHAKE`.
+    pub fn deferred(self) -> bool {
+        self.0 & SSL_FLAG_DEFER_HANDSHAKE != 0
+    }
+}
+
+/// Parse a server name as CE programs pass it (`SET_PEERNAME`, `PERFORM_HANDSHAKE`): bytes up to the
+/// first NUL or the given length. Empty means "no name".
+pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
+    let bytes = bytes.split(|&b| b == 0).next().unwrap_or(&[]);
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::new(
+            WsaCode::EINVAL,
+            "the server name is not valid text (UTF-8/ASCII)",
+        )
+    })?;
+    let text = text.trim_end_matches('.');
+    ServerName::try_from(text.to_string())
+        .map(Some)
+        .map_err(|_| {
+            Error::new(
+                WsaCode::EINVAL,
+                format!("'{text}' is neither a valid DNS name nor an IP address"),
+            )
+        })
+}
+
+/// Everything set on a secure socket before its handshake.
+#[derive(Clone)]
+pub struct Options {
+    /// The certificate validation hook, if any.
+    pub hook: Option<Arc<dyn CertJudge>>,
+    /// `SO_SSL_SET_PEERNAME`: sent as SNI and checked.
+    pub peer_name: Option<ServerName<'static>>,
+    /// `SO_SSL_SET_FLAGS`.
+    pub flags: Flags,
+    /// `SO_SSL_SET_PROTOCOLS`.
+    pub protocols: Protocols,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            hook: None,
+            peer_name: None,
+            flags: Flags::default(),
+            protocols: Protocols::ALL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_all_three_shapes() {
+        assert!(parse_server_name(b"").unwrap().is_none());
+        assert!(parse_server_name(b"\0").unwrap().is_none());
+        let a = parse_server_name(b"mail.example.com\0").unwrap().unwrap();
+        let b = parse_server_name(b"mail.example.com").unwrap().unwrap();
+        assert_eq!(a, b);
+        assert!(matches!(
+            parse_server_name(b"127.0.0.1").unwrap(),
+            Some(ServerName::IpAddress(_))
+        ));
+        assert_eq!(
+            parse_server_name(b"bad name!").unwrap_err().code(),
+            WsaCode::EINVAL
+        );
+        assert_eq!(
+            parse_server_name(&[0xff, 0xfe]).unwrap_err().code(),
+            WsaCode::EINVAL
+        );
+    }
+
+    #[test]
+    fn protocol_lists() {
+        assert_eq!(
+            Protocols::from_ce_list(&[SSL_PROTOCOL_TLS1]).unwrap(),
+            Protocols::ALL
+        );
+        let only13 = Protocols::from_ce_list(&[SSLSOCK_PROTOCOL_TLS1_3]).unwrap();
+        assert!(only13.tls13 && !only13.tls12);
+        assert_eq!(only13.to_ce_list(), vec![SSLSOCK_PROTOCOL_TLS1_3]);
+        assert_eq!(
+            Protocols::from_ce_list(&[SSL_PROTOCOL_SSL3, SSL_PROTOCOL_SSL2])
+                .unwrap_err()
+                .code(),
+            WsaCode::EINVAL
+        );
+        assert!(Protocols::from_ce_list(&[SSL_PROTOCOL_SSL3, SSL_PROTOCOL_TLS1]).is_ok());
+        assert_eq!(
+            Protocols::from_ce_list(&[77]).unwrap_err().code(),
+            WsaCode::EINVAL
+        );
+        assert_eq!(
+            Protocols::from_ce_list(&[]).unwrap_err().code(),
+            WsaCode::EINVAL
+        );
+    }
+
+    #[test]
+    fn flags() {
+        assert!(Flags::from_ce(SSL_FLAG_DEFER_HANDSHAKE).unwrap().deferred());
+        assert!(!Flags::from_ce(0).unwrap().deferred());
+        assert_eq!(
+            Flags::from_ce(SSL_FLAG_SERVER).unwrap_err().code(),
+            WsaCode::EOPNOTSUPP
+        );
+        assert_eq!(Flags::from_ce(0x100).unwrap_err().code(), WsaCode::EINVAL);
+    }
+}

@@ -1,0 +1,1184 @@
+//! One secure socket: its phase (setup → plaintext window → handshake → established, or failed), and
+//! the reading, writing, handshake and closing paths.
+//!
+//! Locks, and the order they are taken in (never the other way):
+//! - `outbound` (serialises writers and owns the ciphertext waiting for the kernel), then `state`;
+//! - `inbound` (serialises readers and owns ciphertext read but not yet taken by rustls), then `state`,
+//!   then at most a `try_lock` of `outbound`.
+//!
+//! No lock is held while a thread waits in the kernel (waits are `poll` with no lock, then a
+//! non-blocking call under the lock) or while the program's hook runs (the handshake's connection is
+//! owned by the driving thread, and the phase says `Handshaking` meanwhile). So one thread can block in
+//! `recv` while another sends, and the hook may call back into the library.
+//!
+//! `close` may come from another thread at any time: it marks the socket closed and, if calls are in
+//! progress, shuts the TCP connection down to wake them (they fail with WSAEINTR). The descriptor itself
+//! is closed by whoever leaves last, so a blocked call never touches a reused descriptor number.
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, ThreadId};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
+
+use super::config;
+use super::info::connection_info;
+use super::options::{CertJudge, Flags, Options, Protocols};
+use super::record::RecordTracker;
+use super::verify::{self, HandshakeContext, Outcome};
+use crate::abi::SSLCONNECTIONINFO;
+use crate::error::{Error, Result, WsaCode};
+use crate::log::log;
+use crate::settings::{self, Level};
+use crate::sys::fd;
+
+/// Largest TLS record on the wire (16 KiB of payload plus expansion and header).
+const RECORD_MAX: usize = 16 * 1024 + 2048 + 5;
+/// Plaintext handed to rustls per step of a large send.
+const SEND_CHUNK: usize = 64 * 1024;
+
+/// `recv` flags that matter on a secure socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecvFlags {
+    /// MSG_PEEK.
+    pub peek: bool,
+    /// MSG_WAITALL.
+    pub wait_all: bool,
+    /// MSG_DONTWAIT.
+    pub dont_wait: bool,
+    /// MSG_OOB.
+    pub oob: bool,
+}
+
+impl RecvFlags {
+    /// From the C flag word.
+    pub fn from_c(flags: c_int) -> RecvFlags {
+        RecvFlags {
+            peek: flags & libc::MSG_PEEK != 0,
+            wait_all: flags & libc::MSG_WAITALL != 0,
+            dont_wait: flags & libc::MSG_DONTWAIT != 0,
+            oob: flags & libc::MSG_OOB != 0,
+        }
+    }
+}
+
+/// Where the socket is in its life.
+enum Phase {
+    /// SO_SECURE set, not connected.
+    Setup,
+    /// A non-blocking TCP connect is under way.
+    Connecting,
+    /// Connected in deferred mode, before `SO_SSL_PERFORM_HANDSHAKE`: plaintext.
+    Plaintext,
+    /// A thread is driving the handshake.
+    Handshaking(ThreadId),
+    /// TLS is up.
+    Established(Box<ClientConnection>),
+    /// The handshake or the connection failed; every call fails with this.
+    Failed(Error),
+}
+
+struct Session {
+    options: Options,
+    phase: Phase,
+    info: Option<SSLCONNECTIONINFO>,
+    read_shut: bool,
+    write_shut: bool,
+}
+
+/// Ciphertext read from the kernel and not yet taken by rustls.
+struct Inbound {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    records: RecordTracker,
+    eof: bool,
+}
+
+/// Ciphertext waiting for the kernel.
+#[derive(Default)]
+struct Outbound {
+    buf: Vec<u8>,
+    sent: usize,
+}
+
+impl Outbound {
+    fn is_empty(&self) -> bool {
+        self.sent == self.buf.len()
+    }
+}
+
+/// The state of one secure descriptor.
+pub struct SecureSocket {
+    fd: c_int,
+    state: Mutex<Session>,
+    handshake_done: Condvar,
+    inbound: Mutex<Inbound>,
+    outbound: Mutex<Outbound>,
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    released: AtomicBool,
+}
+
+/// A call in progress on the socket (see the module's note on closing).
+struct InFlight<'a>(&'a SecureSocket);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.closed.load(Ordering::SeqCst)
+        {
+            let _ = self.0.release_descriptor();
+        }
+    }
+}
+
+/// What a step of `recv` found.
+enum Step {
+    Data(usize),
+    End,
+    /// Nothing yet; `true` when more ciphertext must be read (TLS), `false` in the plaintext window.
+    NeedInput(bool),
+    /// The phase changed under us (connect settled, handshake finished): look again.
+    Retry,
+}
+
+/// What reading ciphertext from the kernel gave.
+enum Pulled {
+    Some,
+    Eof,
+    Nothing,
+}
+
+impl SecureSocket {
+    /// Secure state for a descriptor that just got `SO_SECURE`.
+    pub fn new(fd: c_int) -> Arc<SecureSocket> {
+        Arc::new(SecureSocket {
+            fd,
+            state: Mutex::new(Session {
+                options: Options::default(),
+                phase: Phase::Setup,
+                info: None,
+                read_shut: false,
+                write_shut: false,
+            }),
+            handshake_done: Condvar::new(),
+            inbound: Mutex::new(Inbound {
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                records: RecordTracker::default(),
+                eof: false,
+            }),
+            outbound: Mutex::new(Outbound::default()),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            released: AtomicBool::new(false),
+        })
+    }
+
+    /// The descriptor.
+    pub fn fd(&self) -> c_int {
+        self.fd
+    }
+
+    fn enter(&self) -> Result<InFlight<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(
+                Error::new(WsaCode::ENOTSOCK, "the socket has been closed").with_errno(libc::EBADF)
+            );
+        }
+        Ok(guard)
+    }
+
+    fn release_descriptor(&self) -> Result<()> {
+        if self.released.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        fd::close(self.fd).map_err(|e| Error::os(e, "close"))
+    }
+
+    fn interrupted(&self) -> Error {
+        Error::new(
+            WsaCode::EINTR,
+            "the socket was closed by another call (closesocket) while this one waited",
+        )
+    }
+
+    /// Wait for the kernel with no lock held; fails at the deadline or if the socket is closed meanwhile.
+    fn wait(&self, events: i16, deadline: Option<Instant>, what: &'static str) -> Result<()> {
+        let ready = fd::wait(self.fd, events, deadline).map_err(|e| Error::os(e, what))?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.interrupted());
+        }
+        if ready == 0 {
+            return Err(Error::new(
+                WsaCode::ETIMEDOUT,
+                format!("{what}: timed out (SO_RCVTIMEO/SO_SNDTIMEO)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a call may block: not with MSG_DONTWAIT, not on a non-blocking descriptor. Asked only
+    /// when a call would have to wait, so the fast path makes no extra system call.
+    fn may_block(&self, dont_wait: bool) -> bool {
+        !dont_wait && !fd::is_nonblocking(self.fd)
+    }
+
+    // ---- settings (before the handshake) ----
+
+    fn settings(&self, what: &'static str) -> Result<MutexGuard<'_, Session>> {
+        let session = self.state.lock();
+        match session.phase {
+            Phase::Setup | Phase::Connecting | Phase::Plaintext => Ok(session),
+            Phase::Handshaking(_) => Err(Error::new(
+                WsaCode::EINPROGRESS,
+                format!("{what}: a handshake is running"),
+            )),
+            Phase::Established(_) | Phase::Failed(_) => Err(Error::new(
+                WsaCode::EISCONN,
+                format!("{what}: the handshake has already taken place"),
+            )),
+        }
+    }
+
+    /// `SO_SSL_SET_VALIDATE_CERT_HOOK`.
+    pub fn set_hook(&self, hook: Option<Arc<dyn CertJudge>>) -> Result<()> {
+        self.state.lock().options.hook = hook;
+        Ok(())
+    }
+
+    /// `SO_SSL_GET_VALIDATE_CERT_HOOK`.
+    pub fn hook(&self) -> Option<Arc<dyn CertJudge>> {
+        self.state.lock().options.hook.clone()
+    }
+
+    /// `SO_SSL_SET_PEERNAME`.
+    pub fn set_peer_name(&self, name: Option<ServerName<'static>>) -> Result<()> {
+        self.settings("SO_SSL_SET_PEERNAME")?.options.peer_name = name;
+        Ok(())
+    }
+
+    /// `SO_SSL_SET_FLAGS`: the deferral can change only before connect.
+    pub fn set_flags(&self, flags: Flags) -> Result<()> {
+        let mut session = self.state.lock();
+        if session.options.flags != flags && !matches!(session.phase, Phase::Setup) {
+            return Err(Error::new(
+                WsaCode::EISCONN,
+                "SO_SSL_SET_FLAGS: SSL_FLAG_DEFER_HANDSHAKE must be set before connect",
+            ));
+        }
+        session.options.flags = flags;
+        Ok(())
+    }
+
+    /// `SO_SSL_GET_FLAGS`.
+    pub fn flags(&self) -> Flags {
+        self.state.lock().options.flags
+    }
+
+    /// `SO_SSL_SET_PROTOCOLS`.
+    pub fn set_protocols(&self, protocols: Protocols) -> Result<()> {
+        self.settings("SO_SSL_SET_PROTOCOLS")?.options.protocols = protocols;
+        Ok(())
+    }
+
+    /// `SO_SSL_GET_PROTOCOLS`.
+    pub fn protocols(&self) -> Protocols {
+        self.state.lock().options.protocols
+    }
+
+    /// Whether the socket is past the point where SO_SECURE may still be switched off.
+    pub fn is_set_up_only(&self) -> bool {
+        matches!(self.state.lock().phase, Phase::Setup)
+    }
+
+    /// `SO_SSL_GET_CONNECTION_INFO`.
+    pub fn connection_info(&self) -> Result<SSLCONNECTIONINFO> {
+        let session = self.state.lock();
+        match (&session.phase, session.info) {
+            (Phase::Established(_), Some(info)) => Ok(info),
+            (Phase::Handshaking(_), _) => Err(Error::new(
+                WsaCode::EINPROGRESS,
+                "SO_SSL_GET_CONNECTION_INFO: the handshake is running",
+            )),
+            _ => Err(Error::new(
+                WsaCode::ENOTCONN,
+                "SO_SSL_GET_CONNECTION_INFO: no TLS session (no handshake yet)",
+            )),
+        }
+    }
+
+    // ---- connecting and the handshake ----
+
+    /// `connect`: TCP, then (immediate mode) the whole handshake.
+    pub fn connect(&self, addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<()> {
+        let _call = self.enter()?;
+        match &self.state.lock().phase {
+            Phase::Setup => {}
+            Phase::Connecting | Phase::Handshaking(_) => {
+                return Err(Error::new(
+                    WsaCode::EALREADY,
+                    "connect: a connection attempt is under way",
+                ))
+            }
+            Phase::Plaintext | Phase::Established(_) => {
+                return Err(Error::new(
+                    WsaCode::EISCONN,
+                    "connect: the socket is already connected",
+                ))
+            }
+            Phase::Failed(e) => return Err(e.clone()),
+        }
+        // SAFETY: the caller (the C face) passes connect's own arguments through unchanged.
+        let rc = unsafe { crate::sys::real::connect(self.fd, addr, len) };
+        if rc != 0 {
+            let errno = crate::error::errno();
+            if errno == libc::EINPROGRESS {
+                self.state.lock().phase = Phase::Connecting;
+                return Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "connect: in progress on a non-blocking socket; the handshake follows when it completes",
+                )
+                .with_errno(libc::EINPROGRESS));
+            }
+            return Err(Error::os(errno, "connect"));
+        }
+        self.after_tcp_connect()
+    }
+
+    fn after_tcp_connect(&self) -> Result<()> {
+        let (deferred, name) = {
+            let mut session = self.state.lock();
+            let deferred = session.options.flags.deferred();
+            if deferred {
+                session.phase = Phase::Plaintext;
+            }
+            (deferred, session.options.peer_name.clone())
+        };
+        if deferred {
+            log!(
+                Level::Debug,
+                "fd {}: connected in plaintext (deferred handshake)",
+                self.fd
+            );
+            return Ok(());
+        }
+        self.handshake(name, "connect")
+    }
+
+    /// Finish a non-blocking connect if the kernel has: then plaintext window or handshake.
+    fn settle_connect(&self, dont_wait: bool) -> Result<()> {
+        let deadline = if self.may_block(dont_wait) {
+            fd::deadline(self.fd, libc::SO_SNDTIMEO)
+        } else {
+            Some(Instant::now())
+        };
+        match fd::wait(self.fd, libc::POLLOUT, deadline) {
+            Ok(0)
+                if deadline.is_some_and(|d| d <= Instant::now()) && !self.may_block(dont_wait) =>
+            {
+                return Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "the connection is still being established",
+                ))
+            }
+            Ok(0) => return Err(Error::new(WsaCode::ETIMEDOUT, "connect: timed out")),
+            Ok(_) => {}
+            Err(e) => return Err(Error::os(e, "connect")),
+        }
+        match fd::get_int_option(self.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+            Ok(0) => {}
+            Ok(e) | Err(e) => {
+                self.state.lock().phase = Phase::Setup;
+                return Err(Error::os(e, "connect"));
+            }
+        }
+        {
+            let mut session = self.state.lock();
+            if !matches!(session.phase, Phase::Connecting) {
+                return Ok(()); // another thread settled it
+            }
+            session.phase = Phase::Setup;
+        }
+        self.after_tcp_connect()
+    }
+
+    /// `SO_SSL_PERFORM_HANDSHAKE`: the deferred handshake, with the name given (or the peer name).
+    pub fn perform_handshake(&self, name: Option<ServerName<'static>>) -> Result<()> {
+        let _call = self.enter()?;
+        if matches!(self.state.lock().phase, Phase::Connecting) {
+            self.settle_connect(false)?;
+        }
+        let name = {
+            let session = self.state.lock();
+            match &session.phase {
+                Phase::Plaintext => {}
+                Phase::Setup | Phase::Connecting => {
+                    return Err(Error::new(
+                        WsaCode::ENOTCONN,
+                        "SO_SSL_PERFORM_HANDSHAKE: the socket is not connected",
+                    ))
+                }
+                Phase::Handshaking(_) => {
+                    return Err(Error::new(
+                        WsaCode::EINPROGRESS,
+                        "SO_SSL_PERFORM_HANDSHAKE: a handshake is running",
+                    ))
+                }
+                Phase::Established(_) => {
+                    return Err(Error::new(
+                        WsaCode::EISCONN,
+                        "SO_SSL_PERFORM_HANDSHAKE: the handshake has already taken place",
+                    ))
+                }
+                Phase::Failed(e) => return Err(e.clone()),
+            }
+            name.or_else(|| session.options.peer_name.clone())
+        };
+        self.handshake(name, "SO_SSL_PERFORM_HANDSHAKE")
+    }
+
+    /// Run the handshake on this thread. `name` is sent as SNI and checked; without one the peer's
+    /// address is used for the connection and no name is checked.
+    fn handshake(&self, name: Option<ServerName<'static>>, what: &'static str) -> Result<()> {
+        let options = {
+            // Wait for a plaintext send in progress to finish before the phase changes.
+            let _writers = self.outbound.lock();
+            let mut session = self.state.lock();
+            session.phase = Phase::Handshaking(thread::current().id());
+            session.options.clone()
+        };
+        let started = Instant::now();
+        let result = self.drive_handshake(&options, name.clone());
+        let mut session = self.state.lock();
+        let outcome = match result {
+            Ok(conn) => {
+                let info = connection_info(&conn);
+                log!(
+                    Level::Info,
+                    "fd {}: TLS established with {} in {:?}: {:?} {:?}",
+                    self.fd,
+                    name.as_ref()
+                        .map_or("(no name)".to_string(), |n| n.to_str().into_owned()),
+                    started.elapsed(),
+                    conn.protocol_version(),
+                    conn.negotiated_cipher_suite().map(|s| s.suite())
+                );
+                session.info = Some(info);
+                session.phase = Phase::Established(conn);
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.context(what);
+                log!(Level::Error, "fd {}: {}", self.fd, e.reason());
+                session.phase = Phase::Failed(e.clone());
+                Err(e)
+            }
+        };
+        drop(session);
+        self.handshake_done.notify_all();
+        outcome
+    }
+
+    fn drive_handshake(
+        &self,
+        options: &Options,
+        name: Option<ServerName<'static>>,
+    ) -> Result<Box<ClientConnection>> {
+        let config = config::client_config(options.protocols)?;
+        let connect_name = match &name {
+            Some(n) => n.clone(),
+            None => ServerName::IpAddress(
+                fd::peer_ip(self.fd)
+                    .ok_or_else(|| Error::new(WsaCode::ENOTCONN, "the socket has no IP peer"))?
+                    .into(),
+            ),
+        };
+        let mut conn = ClientConnection::new(config, connect_name)
+            .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("TLS setup failed: {e}")))?;
+        conn.set_buffer_limit(None);
+        let context = Arc::new(HandshakeContext {
+            judge: options.hook.clone(),
+            check_name: name,
+            outcome: parking_lot::Mutex::new(None),
+        });
+        let _current = verify::enter(context.clone());
+
+        let mut buf = vec![0u8; RECORD_MAX];
+        let mut out = Vec::new();
+        let (mut start, mut end) = (0, 0);
+        let mut read_deadline = None;
+        let mut records = RecordTracker::default();
+        loop {
+            while conn.wants_write() {
+                out.clear();
+                conn.write_tls(&mut out)
+                    .map_err(|e| Error::new(WsaCode::ECONNABORTED, e.to_string()))?;
+                self.send_all(&out, "handshake")?;
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            if start == end {
+                start = 0;
+                end = match fd::recv_now(self.fd, &mut buf) {
+                    Ok(0) => {
+                        return Err(Error::new(
+                            WsaCode::ECONNABORTED,
+                            "the server closed the connection during the TLS handshake",
+                        ))
+                    }
+                    Ok(n) => n,
+                    Err(libc::EAGAIN) => {
+                        if read_deadline.is_none() {
+                            read_deadline = Some(fd::deadline(self.fd, libc::SO_RCVTIMEO));
+                        }
+                        self.wait(libc::POLLIN, read_deadline.flatten(), "handshake")?;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(Error::new(
+                            WsaCode::ECONNABORTED,
+                            format!(
+                                "the TLS handshake failed: {}",
+                                std::io::Error::from_raw_os_error(e)
+                            ),
+                        ))
+                    }
+                };
+            }
+            let taken = conn.read_tls(&mut &buf[start..end]).unwrap_or(0);
+            records.feed(&buf[start..start + taken]);
+            start += taken;
+            if let Err(e) = conn.process_new_packets() {
+                // rustls queued an alert for the server: send it, never anything else.
+                out.clear();
+                let _ = conn.write_tls(&mut out);
+                let _ = fd::send_now(self.fd, &out);
+                let outcome = context.outcome.lock().clone();
+                return Err(handshake_error(&e, outcome.as_ref()));
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(self.interrupted());
+            }
+        }
+        if let Some(outcome) = context.outcome.lock().as_ref() {
+            log!(
+                Level::Debug,
+                "fd {}: certificate flags {:#x}, verdict {}",
+                self.fd,
+                outcome.flags,
+                outcome.verdict
+            );
+        }
+        // Ciphertext that came after the handshake's last message belongs to the reading side.
+        if start < end {
+            let mut inbound = self.inbound.lock();
+            inbound.buf.clear();
+            inbound.buf.extend_from_slice(&buf[start..end]);
+            inbound.buf.resize(RECORD_MAX.max(end - start), 0);
+            inbound.start = 0;
+            inbound.end = end - start;
+            inbound.records = records;
+        } else {
+            self.inbound.lock().records = records;
+        }
+        Ok(Box::new(conn))
+    }
+
+    /// Write all of `data` to the kernel, waiting for room (no lock held while waiting).
+    fn send_all(&self, mut data: &[u8], what: &'static str) -> Result<()> {
+        let mut deadline = None;
+        while !data.is_empty() {
+            match fd::send_now(self.fd, data) {
+                Ok(n) => data = &data[n..],
+                Err(libc::EAGAIN) => {
+                    if deadline.is_none() {
+                        deadline = Some(fd::deadline(self.fd, libc::SO_SNDTIMEO));
+                    }
+                    self.wait(libc::POLLOUT, deadline.flatten(), what)?;
+                }
+                Err(e) => return Err(Error::os(e, what)),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- reading ----
+
+    /// `recv`: plaintext in the deferred window, decrypted data afterwards.
+    pub fn recv(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize> {
+        let _call = self.enter()?;
+        if flags.oob {
+            return Err(Error::new(
+                WsaCode::EOPNOTSUPP,
+                "recv: MSG_OOB is not possible on a secure socket",
+            ));
+        }
+        let mut filled = 0;
+        let mut deadline = None;
+        loop {
+            let step = self.recv_step(&mut buf[filled..], flags)?;
+            let need_tls = match step {
+                Step::Data(n) => {
+                    filled += n;
+                    if !flags.wait_all || flags.peek || filled == buf.len() || n == 0 {
+                        return Ok(filled);
+                    }
+                    continue;
+                }
+                Step::End => return Ok(filled),
+                Step::Retry => continue,
+                Step::NeedInput(need_tls) => need_tls,
+            };
+            if need_tls {
+                match self.pull()? {
+                    Pulled::Some | Pulled::Eof => continue,
+                    Pulled::Nothing => {}
+                }
+            }
+            if !self.may_block(flags.dont_wait) {
+                if filled > 0 {
+                    return Ok(filled);
+                }
+                return Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "recv: no data yet on a non-blocking socket",
+                ));
+            }
+            if deadline.is_none() {
+                deadline = Some(fd::deadline(self.fd, libc::SO_RCVTIMEO));
+            }
+            self.wait(libc::POLLIN, deadline.flatten(), "recv")?;
+        }
+    }
+
+    /// One non-blocking attempt to hand data to the caller.
+    fn recv_step(&self, buf: &mut [u8], flags: RecvFlags) -> Result<Step> {
+        let mut session = self.state.lock();
+        if session.read_shut {
+            return Err(Error::new(
+                WsaCode::ESHUTDOWN,
+                "recv: the socket was shut down for reading",
+            ));
+        }
+        match &mut session.phase {
+            Phase::Setup => Err(Error::new(
+                WsaCode::ENOTCONN,
+                "recv: the socket is not connected",
+            )),
+            Phase::Connecting => {
+                drop(session);
+                self.settle_connect(flags.dont_wait)?;
+                Ok(Step::Retry)
+            }
+            Phase::Plaintext => {
+                // The deferred window: the kernel's bytes as they are. Under the state lock, so a
+                // handshake starting on another thread cannot lose its first bytes to this call.
+                let mut c_flags = libc::MSG_DONTWAIT;
+                if flags.peek {
+                    c_flags |= libc::MSG_PEEK;
+                }
+                // SAFETY: `buf` is valid for writes of its length.
+                let n = unsafe {
+                    crate::sys::real::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), c_flags)
+                };
+                match n {
+                    0 if !buf.is_empty() => Ok(Step::End),
+                    n if n >= 0 => Ok(Step::Data(n as usize)),
+                    _ => match crate::error::errno() {
+                        libc::EAGAIN | libc::EINTR => Ok(Step::NeedInput(false)),
+                        e => Err(Error::os(e, "recv")),
+                    },
+                }
+            }
+            Phase::Handshaking(owner) => {
+                if *owner == thread::current().id() {
+                    return Err(Error::new(
+                        WsaCode::EINPROGRESS,
+                        "recv: called from inside the handshake (the hook)",
+                    ));
+                }
+                if !self.may_block(flags.dont_wait) {
+                    return Err(Error::new(
+                        WsaCode::EWOULDBLOCK,
+                        "recv: the handshake is still running",
+                    ));
+                }
+                self.handshake_done.wait(&mut session);
+                if self.closed.load(Ordering::SeqCst) {
+                    return Err(self.interrupted());
+                }
+                Ok(Step::Retry)
+            }
+            Phase::Failed(e) => Err(e.clone()),
+            Phase::Established(conn) => {
+                if buf.is_empty() {
+                    return Ok(Step::Data(0));
+                }
+                let got = if flags.peek {
+                    conn.reader().into_first_chunk().map(|chunk| {
+                        let n = chunk.len().min(buf.len());
+                        buf[..n].copy_from_slice(&chunk[..n]);
+                        n
+                    })
+                } else {
+                    std::io::Read::read(&mut conn.reader(), buf)
+                };
+                match got {
+                    Ok(0) if conn.is_handshaking() => Ok(Step::NeedInput(true)),
+                    Ok(0) => Ok(Step::End),
+                    Ok(n) => Ok(Step::Data(n)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        Ok(Step::NeedInput(true))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        drop(session);
+                        self.unclean_end()
+                    }
+                    Err(e) => Err(Error::new(WsaCode::ECONNABORTED, format!("recv: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// The server closed TCP without close_notify (ABI.md: End of stream).
+    fn unclean_end(&self) -> Result<Step> {
+        let at_boundary = self.inbound.lock().records.at_boundary();
+        if !at_boundary {
+            return Err(Error::new(
+                WsaCode::ECONNRESET,
+                "recv: the connection was closed in the middle of a TLS record (truncated stream)",
+            ));
+        }
+        if settings::get().strict_eof {
+            return Err(Error::new(
+                WsaCode::ECONNABORTED,
+                "recv: the server closed the connection without close_notify (SSLSOCK_STRICT_EOF=1)",
+            ));
+        }
+        log!(
+            Level::Warn,
+            "fd {}: the server closed without close_notify (at a record boundary: end of data)",
+            self.fd
+        );
+        Ok(Step::End)
+    }
+
+    /// Read ciphertext the kernel has now and hand it to rustls. Never waits.
+    fn pull(&self) -> Result<Pulled> {
+        let mut inbound = self.inbound.lock();
+        let mut eof = false;
+        if inbound.start == inbound.end {
+            if inbound.eof {
+                return Ok(Pulled::Nothing);
+            }
+            if inbound.buf.len() < RECORD_MAX {
+                inbound.buf.resize(RECORD_MAX, 0);
+            }
+            inbound.start = 0;
+            inbound.end = 0;
+            match fd::recv_now(self.fd, &mut inbound.buf) {
+                Ok(0) => {
+                    eof = true;
+                    inbound.eof = true;
+                }
+                Ok(n) => inbound.end = n,
+                Err(libc::EAGAIN) => return Ok(Pulled::Nothing),
+                Err(e) => {
+                    let error = Error::os(e, "recv");
+                    self.fail(error.clone());
+                    return Err(error);
+                }
+            }
+        }
+        let mut session = self.state.lock();
+        let Phase::Established(conn) = &mut session.phase else {
+            return Ok(Pulled::Some);
+        };
+        if eof {
+            let _ = conn.read_tls(&mut &[][..]);
+        } else {
+            let Inbound {
+                buf,
+                start,
+                end,
+                records,
+                ..
+            } = &mut *inbound;
+            let taken = conn.read_tls(&mut &buf[*start..*end]).unwrap_or(0);
+            records.feed(&buf[*start..*start + taken]);
+            *start += taken;
+        }
+        if let Err(e) = conn.process_new_packets() {
+            let mut alert = Vec::new();
+            let _ = conn.write_tls(&mut alert);
+            let error = Error::new(
+                WsaCode::ECONNABORTED,
+                format!("TLS error: {}", tls_words(&e)),
+            );
+            session.phase = Phase::Failed(error.clone());
+            drop(session);
+            let _ = fd::send_now(self.fd, &alert);
+            return Err(error);
+        }
+        // Post-handshake messages may need an answer (TLS 1.3 key update): send it if no writer is busy;
+        // a busy writer sends it after its own data.
+        if conn.wants_write() {
+            if let Some(mut out) = self.outbound.try_lock() {
+                while conn.wants_write() {
+                    if conn.write_tls(&mut out.buf).is_err() {
+                        break;
+                    }
+                }
+                drop(session);
+                let _ = self.flush_now(&mut out);
+            }
+        }
+        Ok(if eof { Pulled::Eof } else { Pulled::Some })
+    }
+
+    fn fail(&self, error: Error) {
+        let mut session = self.state.lock();
+        if !matches!(session.phase, Phase::Failed(_)) {
+            session.phase = Phase::Failed(error);
+        }
+    }
+
+    /// Decrypted bytes ready now (`FIONREAD`), after taking in what the kernel holds.
+    pub fn readable_bytes(&self) -> Result<usize> {
+        let _call = self.enter()?;
+        let plaintext = matches!(self.state.lock().phase, Phase::Plaintext);
+        if plaintext {
+            let mut n: c_int = 0;
+            // SAFETY: FIONREAD writes one int; sslsock does not export ioctl.
+            if unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut n) } != 0 {
+                return Err(Error::last_os("ioctlsocket(FIONREAD)"));
+            }
+            return Ok(n.max(0) as usize);
+        }
+        if self.inbound.try_lock().is_some() {
+            let _ = self.pull();
+        }
+        Ok(self.plaintext_ready())
+    }
+
+    fn plaintext_ready(&self) -> usize {
+        let mut session = self.state.lock();
+        match &mut session.phase {
+            Phase::Established(conn) => conn
+                .process_new_packets()
+                .map_or(0, |io| io.plaintext_bytes_to_read()),
+            _ => 0,
+        }
+    }
+
+    /// For `select`: whether a read would return at once without the kernel's help (data already
+    /// decrypted, the end reached, or a failure to report).
+    pub fn readable_now(&self) -> bool {
+        let mut session = self.state.lock();
+        match &mut session.phase {
+            Phase::Failed(_) => true,
+            Phase::Established(conn) => match conn.process_new_packets() {
+                Ok(io) => io.plaintext_bytes_to_read() > 0 || io.peer_has_closed(),
+                Err(_) => true,
+            },
+            _ => session.read_shut,
+        }
+    }
+
+    /// For `select`, after the kernel said readable: whether that ciphertext makes data (or an end)
+    /// now. A whole record is needed; part of one is not "readable".
+    pub fn readable_after_input(&self) -> bool {
+        if !matches!(self.state.lock().phase, Phase::Established(_)) {
+            return true;
+        }
+        if self.inbound.is_locked() {
+            return true; // another reader is taking it in; let the program's recv decide
+        }
+        match self.pull() {
+            Ok(Pulled::Nothing) | Ok(Pulled::Some) => {
+                self.readable_now() || self.inbound.lock().eof
+            }
+            Ok(Pulled::Eof) | Err(_) => true,
+        }
+    }
+
+    // ---- writing ----
+
+    /// `send`: plaintext in the deferred window, encrypted afterwards. A blocking socket sends it all.
+    pub fn send(&self, data: &[u8], c_flags: c_int) -> Result<usize> {
+        let _call = self.enter()?;
+        if c_flags & libc::MSG_OOB != 0 {
+            return Err(Error::new(
+                WsaCode::EOPNOTSUPP,
+                "send: MSG_OOB is not possible on a secure socket",
+            ));
+        }
+        let dont_wait = c_flags & libc::MSG_DONTWAIT != 0;
+        loop {
+            let mut out = self.outbound.lock();
+            let session = self.state.lock();
+            if session.write_shut {
+                return Err(Error::new(
+                    WsaCode::ESHUTDOWN,
+                    "send: the socket was shut down for sending",
+                ));
+            }
+            match &session.phase {
+                Phase::Setup => {
+                    return Err(Error::new(
+                        WsaCode::ENOTCONN,
+                        "send: the socket is not connected",
+                    ))
+                }
+                Phase::Connecting => {
+                    drop(session);
+                    drop(out);
+                    self.settle_connect(dont_wait)?;
+                    continue;
+                }
+                Phase::Plaintext => {
+                    drop(session);
+                    // SAFETY: `data` is valid for reads of its length; the outbound lock keeps a
+                    // handshake from starting until this plaintext is in the kernel.
+                    let n = unsafe {
+                        crate::sys::real::send(
+                            self.fd,
+                            data.as_ptr().cast(),
+                            data.len(),
+                            c_flags | libc::MSG_NOSIGNAL,
+                        )
+                    };
+                    drop(out);
+                    return if n >= 0 {
+                        Ok(n as usize)
+                    } else {
+                        Err(Error::last_os("send"))
+                    };
+                }
+                Phase::Handshaking(owner) => {
+                    if *owner == thread::current().id() {
+                        return Err(Error::new(
+                            WsaCode::EINPROGRESS,
+                            "send: called from inside the handshake (the hook)",
+                        ));
+                    }
+                    drop(out);
+                    let mut session = session;
+                    if !self.may_block(dont_wait) {
+                        return Err(Error::new(
+                            WsaCode::EWOULDBLOCK,
+                            "send: the handshake is still running",
+                        ));
+                    }
+                    self.handshake_done.wait(&mut session);
+                    if self.closed.load(Ordering::SeqCst) {
+                        return Err(self.interrupted());
+                    }
+                    continue;
+                }
+                Phase::Failed(e) => return Err(e.clone()),
+                Phase::Established(_) => {
+                    drop(session);
+                    return self.send_tls(&mut out, data, dont_wait);
+                }
+            }
+        }
+    }
+
+    fn send_tls(&self, out: &mut Outbound, data: &[u8], dont_wait: bool) -> Result<usize> {
+        let mut accepted = 0;
+        loop {
+            if !out.is_empty() {
+                match self.flush(out, dont_wait) {
+                    Ok(()) => {}
+                    Err(e) if e.is_would_block() && accepted > 0 => return Ok(accepted),
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut session = self.state.lock();
+            let Phase::Established(conn) = &mut session.phase else {
+                return match &session.phase {
+                    Phase::Failed(e) => Err(e.clone()),
+                    _ => Err(Error::new(
+                        WsaCode::ENOTCONN,
+                        "send: the TLS session is gone",
+                    )),
+                };
+            };
+            if accepted < data.len() {
+                let end = data.len().min(accepted + SEND_CHUNK);
+                accepted += std::io::Write::write(&mut conn.writer(), &data[accepted..end])
+                    .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("send: {e}")))?;
+            }
+            if !conn.wants_write() && accepted == data.len() {
+                return Ok(accepted);
+            }
+            while conn.wants_write() {
+                conn.write_tls(&mut out.buf)
+                    .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("send: {e}")))?;
+            }
+        }
+    }
+
+    /// Send the pending ciphertext, waiting for room unless the call must not block.
+    fn flush(&self, out: &mut Outbound, dont_wait: bool) -> Result<()> {
+        let mut deadline = None;
+        loop {
+            match self.flush_now(out) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+            if !self.may_block(dont_wait) {
+                return Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "send: the socket's send buffer is full",
+                ));
+            }
+            if deadline.is_none() {
+                deadline = Some(fd::deadline(self.fd, libc::SO_SNDTIMEO));
+            }
+            self.wait(libc::POLLOUT, deadline.flatten(), "send")?;
+        }
+    }
+
+    /// Send what the kernel takes now; true when nothing is left.
+    fn flush_now(&self, out: &mut Outbound) -> Result<bool> {
+        while !out.is_empty() {
+            match fd::send_now(self.fd, &out.buf[out.sent..]) {
+                Ok(n) => out.sent += n,
+                Err(libc::EAGAIN) => return Ok(false),
+                Err(e) => {
+                    // Part of a record may be gone: the stream cannot be continued.
+                    let error = Error::os(e, "send");
+                    self.fail(error.clone());
+                    return Err(error);
+                }
+            }
+        }
+        out.buf.clear();
+        out.sent = 0;
+        Ok(true)
+    }
+
+    // ---- ending ----
+
+    /// `shutdown`: close_notify first when sending stops.
+    pub fn shutdown(&self, how: c_int) -> Result<()> {
+        let _call = self.enter()?;
+        if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
+            let mut out = self.outbound.lock();
+            let mut session = self.state.lock();
+            if !session.write_shut {
+                session.write_shut = true;
+                if let Phase::Established(conn) = &mut session.phase {
+                    conn.send_close_notify();
+                    while conn.wants_write() {
+                        if conn.write_tls(&mut out.buf).is_err() {
+                            break;
+                        }
+                    }
+                }
+                drop(session);
+                let _ = self.flush(&mut out, false);
+            }
+        }
+        if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
+            self.state.lock().read_shut = true;
+        }
+        fd::shutdown(self.fd, how).map_err(|e| Error::os(e, "shutdown"))
+    }
+
+    /// `close`/`closesocket`: close_notify if it can go without waiting, wake every waiting call,
+    /// and close the descriptor (now, or when the last call in progress leaves).
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(mut out) = self.outbound.try_lock() {
+            if let Some(mut session) = self.state.try_lock() {
+                if !session.write_shut {
+                    if let Phase::Established(conn) = &mut session.phase {
+                        conn.send_close_notify();
+                        while conn.wants_write() {
+                            if conn.write_tls(&mut out.buf).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = self.flush_now(&mut out);
+        }
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            let _ = fd::shutdown(self.fd, libc::SHUT_RDWR);
+            self.handshake_done.notify_all();
+        }
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            self.release_descriptor()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A handshake failure in words, with the CE certificate verdict when there was one.
+fn handshake_error(e: &rustls::Error, outcome: Option<&Outcome>) -> Error {
+    let reason = match (e, outcome) {
+        (rustls::Error::InvalidCertificate(_), Some(o)) if o.verdict != 0 => {
+            let who = if o.by_hook {
+                "the certificate validation hook"
+            } else {
+                "sslsock (no hook set)"
+            };
+            let problems = if o.problems.is_empty() {
+                "none".to_string()
+            } else {
+                o.problems.join("; ")
+            };
+            format!(
+                "the server's certificate was refused by {who}: verdict {} ({}), flags {:#x}; problems: {problems}",
+                o.verdict,
+                verdict_name(o.verdict),
+                o.flags
+            )
+        }
+        _ => format!("the TLS handshake failed: {}", tls_words(e)),
+    };
+    Error::new(WsaCode::ECONNABORTED, reason)
+}
+
+fn tls_words(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::AlertReceived(alert) => format!("the server sent the alert {alert:?}"),
+        rustls::Error::PeerIncompatible(why) => format!("the server is incompatible: {why:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn verdict_name(verdict: i32) -> &'static str {
+    match verdict {
+        0 => "SSL_ERR_OKAY",
+        2 => "SSL_ERR_FAILED",
+        3 => "SSL_ERR_BAD_LEN",
+        4 => "SSL_ERR_BAD_TYPE",
+        5 => "SSL_ERR_BAD_DATA",
+        6 => "SSL_ERR_NO_CERT",
+        7 => "SSL_ERR_BAD_SIG",
+        8 => "SSL_ERR_CERT_EXPIRED",
+        9 => "SSL_ERR_CERT_REVOKED",
+        10 => "SSL_ERR_CERT_UNKNOWN",
+        11 => "SSL_ERR_SIGNATURE",
+        _ => "unknown verdict",
+    }
+}

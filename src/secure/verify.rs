@@ -1,0 +1,217 @@
+//! The certificate decision, CE style: compute the CE flags (trust, validity, name), then let the
+//! program's hook decide, or decide alone when there is none (accept exactly when the flags are 0).
+//!
+//! rustls calls the verifier inside `process_new_packets`, on the thread driving the handshake. The
+//! per-socket facts (the hook, the name to check) reach the shared verifier through a per-thread stack
+//! of handshake contexts, pushed by that thread for the length of the handshake. A hook that starts
+//! another handshake on the same thread pushes its own context on top.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
+};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::options::CertJudge;
+use crate::abi::{
+    DWORD, SSL_CERT_FLAG_ISSUER_UNKNOWN, SSL_ERR_BAD_SIG, SSL_ERR_CERT_EXPIRED,
+    SSL_ERR_CERT_REVOKED, SSL_ERR_CERT_UNKNOWN, SSL_ERR_OKAY, SSL_ERR_SIGNATURE,
+};
+
+/// What the certificate check found and decided, kept for the failure reason and the log.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The CE flags given to the hook.
+    pub flags: DWORD,
+    /// The verdict (`SSL_ERR_*`).
+    pub verdict: i32,
+    /// Whether a hook gave the verdict (else the library decided alone).
+    pub by_hook: bool,
+    /// What was wrong with the certificate, in words.
+    pub problems: Vec<String>,
+}
+
+/// The per-handshake facts the shared verifier needs.
+pub struct HandshakeContext {
+    /// The program's hook.
+    pub judge: Option<Arc<dyn CertJudge>>,
+    /// The name to check (None: no name is checked).
+    pub check_name: Option<ServerName<'static>>,
+    /// Filled in by the verifier.
+    pub outcome: Mutex<Option<Outcome>>,
+}
+
+thread_local! {
+    static CONTEXTS: RefCell<Vec<Arc<HandshakeContext>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes a context current on this thread until dropped.
+pub struct ContextGuard(());
+
+/// Push `context` for the handshake this thread is about to drive.
+pub fn enter(context: Arc<HandshakeContext>) -> ContextGuard {
+    let _ = CONTEXTS.try_with(|c| c.borrow_mut().push(context));
+    ContextGuard(())
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXTS.try_with(|c| c.borrow_mut().pop());
+    }
+}
+
+fn current() -> Option<Arc<HandshakeContext>> {
+    CONTEXTS
+        .try_with(|c| c.borrow().last().cloned())
+        .ok()
+        .flatten()
+}
+
+/// The verifier shared by every configuration.
+#[derive(Debug)]
+pub struct CeVerifier {
+    roots: Arc<RootCertStore>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl CeVerifier {
+    /// A verifier over these trust anchors with the provider's signature algorithms.
+    pub fn new(roots: Arc<RootCertStore>, provider: &CryptoProvider) -> CeVerifier {
+        CeVerifier {
+            roots,
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+
+    /// The CE flags for a certificate, with the problems in words.
+    pub fn flags(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        check_name: Option<&ServerName<'_>>,
+        now: UnixTime,
+    ) -> (DWORD, Vec<String>) {
+        let mut problems = Vec::new();
+        match ParsedCertificate::try_from(end_entity) {
+            Ok(parsed) => {
+                if let Err(e) = verify_server_cert_signed_by_trust_anchor(
+                    &parsed,
+                    &self.roots,
+                    intermediates,
+                    now,
+                    self.algorithms.all,
+                ) {
+                    problems.push(format!("chain not trusted: {}", describe(&e)));
+                }
+                if let Some(name) = check_name {
+                    if verify_server_name(&parsed, name).is_err() {
+                        problems.push(format!(
+                            "certificate is not valid for the name '{}'",
+                            name.to_str()
+                        ));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("unparsable certificate: {}", describe(&e))),
+        }
+        let flags = if problems.is_empty() {
+            0
+        } else {
+            SSL_CERT_FLAG_ISSUER_UNKNOWN
+        };
+        (flags, problems)
+    }
+}
+
+fn describe(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "issuer unknown (no path to a trusted root)".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Expired)
+        | rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
+            "expired".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::NotValidYet)
+        | rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => {
+            "not yet valid".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The rustls error that ends a handshake for a verdict other than `SSL_ERR_OKAY` (chooses the alert).
+fn refusal(verdict: i32) -> rustls::Error {
+    rustls::Error::InvalidCertificate(match verdict {
+        SSL_ERR_CERT_EXPIRED => CertificateError::Expired,
+        SSL_ERR_CERT_REVOKED => CertificateError::Revoked,
+        SSL_ERR_CERT_UNKNOWN => CertificateError::UnknownIssuer,
+        SSL_ERR_BAD_SIG | SSL_ERR_SIGNATURE => CertificateError::BadSignature,
+        _ => CertificateError::ApplicationVerificationFailure,
+    })
+}
+
+impl ServerCertVerifier for CeVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(context) = current() else {
+            return Err(rustls::Error::General(
+                "sslsock: handshake without a context".into(),
+            ));
+        };
+        let (flags, problems) =
+            self.flags(end_entity, intermediates, context.check_name.as_ref(), now);
+        // The hook runs with no lock of ours held: it may call back into the library.
+        let (verdict, by_hook) = match &context.judge {
+            Some(judge) => (judge.judge(end_entity.as_ref(), flags), true),
+            None if flags == 0 => (SSL_ERR_OKAY, false),
+            None => (SSL_ERR_CERT_UNKNOWN, false),
+        };
+        *context.outcome.lock() = Some(Outcome {
+            flags,
+            verdict,
+            by_hook,
+            problems,
+        });
+        if verdict == SSL_ERR_OKAY {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(refusal(verdict))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

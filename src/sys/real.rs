@@ -1,0 +1,118 @@
+//! libc's own socket functions, bound once with `dlsym(RTLD_NEXT, name)`.
+//!
+//! Each wrapper is named and typed as the C function it calls. The first call resolves the symbol;
+//! concurrent first calls may both resolve it, which is harmless (same answer). Resolution never takes
+//! a lock of ours and never allocates in Rust, so it is safe during early process start.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use libc::{size_t, sockaddr, socklen_t, ssize_t};
+
+/// Write a message straight to stderr with the raw system call and abort: used when libc cannot be
+/// bound, where calling any of our exported names could recurse.
+fn die(name: &CStr, why: &str) -> ! {
+    let mut msg = [0u8; 256];
+    let parts: [&[u8]; 4] = [
+        b"sslsock: cannot bind libc's ",
+        name.to_bytes(),
+        why.as_bytes(),
+        b"\n",
+    ];
+    let mut len = 0;
+    for part in parts {
+        let take = part.len().min(msg.len() - len);
+        msg[len..len + take].copy_from_slice(&part[..take]);
+        len += take;
+    }
+    // SAFETY: writes `len` initialised bytes of `msg` to fd 2 with the raw system call; abort never returns.
+    unsafe {
+        libc::syscall(libc::SYS_write, 2, msg.as_ptr(), len);
+        libc::abort()
+    }
+}
+
+/// Resolve `name` in the objects loaded after ours (libc), refusing to return a symbol of our own.
+fn resolve(name: &CStr) -> *mut c_void {
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name is always sound to call.
+    let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    if found.is_null() {
+        die(
+            name,
+            ": not found after libsslsock (is the program static?)",
+        );
+    }
+    let mut theirs: libc::Dl_info = unsafe_zeroed_dl_info();
+    let mut ours: libc::Dl_info = unsafe_zeroed_dl_info();
+    // SAFETY: dladdr only reads the address and fills the Dl_info we own.
+    let known = unsafe {
+        libc::dladdr(found, &mut theirs) != 0
+            && libc::dladdr(resolve as *const c_void, &mut ours) != 0
+    };
+    if known && theirs.dli_fbase == ours.dli_fbase {
+        die(
+            name,
+            ": dlsym returned sslsock's own symbol (recursion refused)",
+        );
+    }
+    found
+}
+
+fn unsafe_zeroed_dl_info() -> libc::Dl_info {
+    libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    }
+}
+
+macro_rules! real_functions {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The same contract as the C function of that name.
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            static SLOT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+            let mut ptr = SLOT.load(Ordering::Relaxed);
+            if ptr.is_null() {
+                ptr = resolve(const { match CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+                    Ok(name) => name,
+                    Err(_) => panic!("symbol name"),
+                } });
+                SLOT.store(ptr, Ordering::Relaxed);
+            }
+            // SAFETY: `ptr` is libc's function of this name (checked non-null and not ours), whose C
+            // prototype is exactly this signature.
+            let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(ptr) };
+            // SAFETY: the caller upholds the C function's contract.
+            unsafe { f($($arg),*) }
+        }
+    )*};
+}
+
+real_functions! {
+    /// libc `socket`.
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    /// libc `connect`.
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    /// libc `send`.
+    fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t;
+    /// libc `recv`.
+    fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t;
+    /// libc `read`.
+    fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t;
+    /// libc `write`.
+    fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t;
+    /// libc `setsockopt`.
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    /// libc `getsockopt`.
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    /// libc `shutdown`.
+    fn shutdown(fd: c_int, how: c_int) -> c_int;
+    /// libc `close`.
+    fn close(fd: c_int) -> c_int;
+    /// libc `poll`.
+    fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+}

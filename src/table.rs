@@ -1,0 +1,83 @@
+//! Descriptor → secure-socket state.
+//!
+//! Every interposed call asks "is this descriptor secure?" first, so the answer for a plain descriptor
+//! costs one relaxed atomic load of a bit and no lock: a static bitmap covers descriptors below
+//! 2^20 (128 KiB of zero pages until used), and a counter covers the rare higher numbers. Only secure
+//! descriptors go on to the map behind a read lock.
+
+use std::collections::BTreeMap;
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::secure::SecureSocket;
+
+const BITMAP_FDS: usize = 1 << 20;
+static BITMAP: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
+static HIGH_SECURE: AtomicUsize = AtomicUsize::new(0);
+static MAP: RwLock<BTreeMap<c_int, Arc<SecureSocket>>> = RwLock::new(BTreeMap::new());
+
+fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
+    let fd = usize::try_from(fd).ok()?;
+    BITMAP.get(fd / 64).map(|word| (word, 1u64 << (fd % 64)))
+}
+
+/// Whether `fd` may be secure (false: certainly plain). One atomic load.
+#[inline]
+pub fn maybe_secure(fd: c_int) -> bool {
+    match bit(fd) {
+        Some((word, mask)) => word.load(Ordering::Acquire) & mask != 0,
+        None => fd >= 0 && HIGH_SECURE.load(Ordering::Acquire) != 0,
+    }
+}
+
+/// The secure state of `fd`, if it has one.
+#[inline]
+pub fn lookup(fd: c_int) -> Option<Arc<SecureSocket>> {
+    if !maybe_secure(fd) {
+        return None;
+    }
+    MAP.read().get(&fd).cloned()
+}
+
+/// Make `fd` secure with `socket` (replacing any stale state).
+pub fn insert(fd: c_int, socket: Arc<SecureSocket>) {
+    let mut map = MAP.write();
+    if map.insert(fd, socket).is_none() {
+        match bit(fd) {
+            Some((word, mask)) => {
+                word.fetch_or(mask, Ordering::Release);
+            }
+            None => {
+                HIGH_SECURE.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Forget `fd`'s secure state (the descriptor is being closed or reused).
+pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
+    if !maybe_secure(fd) {
+        return None;
+    }
+    let mut map = MAP.write();
+    let removed = map.remove(&fd);
+    if removed.is_some() {
+        match bit(fd) {
+            Some((word, mask)) => {
+                word.fetch_and(!mask, Ordering::Release);
+            }
+            None => {
+                HIGH_SECURE.fetch_sub(1, Ordering::Release);
+            }
+        }
+    }
+    removed
+}
+
+/// Number of secure descriptors (diagnostics and tests).
+pub fn len() -> usize {
+    MAP.read().len()
+}
