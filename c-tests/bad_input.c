@@ -505,7 +505,7 @@ static void test_established_states(int https_port)
     expect_error(WSAEISCONN, EISCONN, "SET_PEERNAME after the handshake");
     v = SO_SEC_SSL;
     CALL(setsockopt(s, SOL_SOCKET, SO_SECURE, (const char *)&v, 4));
-    expect_error(WSAEISCONN, EISCONN, "setsockopt SO_SECURE on a connected socket");
+    expect_error(WSAEISCONN, EISCONN, "setsockopt SO_SECURE again on an established secure socket");
     v = 0;
     CALL(WSAIoctl(s, SO_SSL_GET_CAPABILITIES, NULL, 0, &v, 4, NULL, NULL, NULL));
     expect_ok("GET_CAPABILITIES on an established socket");
@@ -572,6 +572,11 @@ static void test_plain_sockets(void)
     loopback_addr(&sa, port);
     CHECK(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0, "plain connect to a local listener");
     test_fionbio(c, "plain socket");
+    {
+        DWORD v = SO_SEC_SSL;
+        CALL(setsockopt(c, SOL_SOCKET, SO_SECURE, (const char *)&v, 4));
+        expect_error(WSAEISCONN, EISCONN, "setsockopt SO_SECURE on a connected plain socket");
+    }
     {
         u_long on = 1;
         CHECK(ioctlsocket(c, FIONBIO, &on) == 0, "plain: FIONBIO on");

@@ -123,7 +123,8 @@ fn dispatch(s: c_int, code: DWORD, input: &[u8], out: &Output) -> Result<()> {
         SO_SSL_GET_FLAGS => out.put(&sock.flags().to_ce().to_ne_bytes()),
         SO_SSL_SET_PROTOCOLS => sock.set_protocols(protocols_in(input)?),
         SO_SSL_GET_PROTOCOLS => out.put(&protocols_out(sock.protocols())),
-        SO_SSL_SET_VALIDATE_CERT_HOOK => set_hook(&sock, input),
+        SO_SSL_SET_VALIDATE_CERT_HOOK => set_hook(&sock, input)
+            .inspect_err(|_| out.set_returned(size_of::<SSLVALIDATECERTHOOK>())),
         SO_SSL_GET_VALIDATE_CERT_HOOK => out.put(bytes_of(&get_hook(&sock))),
         SO_SSL_PERFORM_HANDSHAKE => sock.perform_handshake(parse_server_name(input)?),
         SO_SSL_GET_CONNECTION_INFO => out.put(bytes_of(&sock.connection_info()?)),

@@ -87,7 +87,6 @@ pub extern "C" fn closesocket(s: c_int) -> c_int {
         _ => Err(Error::new(
             WsaCode::ENOTSOCK,
             format!("closesocket: descriptor {s} is not a socket"),
-        )
-        .with_errno(libc::EBADF)),
+        )),
     })
 }

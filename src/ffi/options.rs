@@ -93,8 +93,12 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
     let existing = table::lookup(fd);
     match value {
         SO_SEC_SSL => {
-            if existing.is_some() {
-                return Ok(());
+            match existing {
+                Some(sock) if sock.is_set_up_only() => return Ok(()),
+                Some(_) => {
+                    return Err(Error::new(WsaCode::EISCONN, "setsockopt(SO_SECURE): the secure socket is already connected"))
+                }
+                None => {}
             }
             let ty = fd::get_int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE).map_err(|e| Error::os(e, "setsockopt(SO_SECURE)"))?;
             if ty != libc::SOCK_STREAM {

@@ -11,6 +11,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::options::Protocols;
+use super::sessions::ScopedSessionStore;
 use super::verify::CeVerifier;
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
@@ -65,6 +66,12 @@ pub fn verifier() -> &'static Arc<CeVerifier> {
     VERIFIER.get_or_init(|| Arc::new(CeVerifier::new(roots().clone(), provider())))
 }
 
+/// The one session store, shared by every config (its keys carry the policy).
+fn sessions() -> &'static Arc<ScopedSessionStore> {
+    static SESSIONS: OnceLock<Arc<ScopedSessionStore>> = OnceLock::new();
+    SESSIONS.get_or_init(|| Arc::new(ScopedSessionStore::default()))
+}
+
 /// The shared client configuration for a protocol choice.
 pub fn client_config(protocols: Protocols) -> Result<Arc<ClientConfig>> {
     static CONFIGS: [OnceLock<Arc<ClientConfig>>; 3] = [const { OnceLock::new() }; 3];
@@ -84,6 +91,7 @@ pub fn client_config(protocols: Protocols) -> Result<Arc<ClientConfig>> {
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::store(sessions().clone());
     if settings::env("SSLKEYLOGFILE").is_some() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }

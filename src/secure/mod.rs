@@ -5,6 +5,7 @@ mod config;
 mod info;
 pub mod options;
 mod record;
+mod sessions;
 mod socket;
 mod verify;
 

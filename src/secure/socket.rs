@@ -502,15 +502,23 @@ impl SecureSocket {
                     .into(),
             ),
         };
-        let mut conn = ClientConnection::new(config, connect_name)
-            .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("TLS setup failed: {e}")))?;
-        conn.set_buffer_limit(None);
+        // Sessions are shared only between sockets that would decide alike: no hook, same peer
+        // address and port, same name (the name is part of the key rustls gives the store).
+        let session_scope = match (&options.hook, fd::peer_addr(self.fd)) {
+            (None, Some(addr)) => Some(format!("nohook|{addr}")),
+            _ => None,
+        };
         let context = Arc::new(HandshakeContext {
             judge: options.hook.clone(),
             check_name: name,
+            session_scope,
             outcome: parking_lot::Mutex::new(None),
         });
+        // Current before the connection exists: building the ClientHello consults the session store.
         let _current = verify::enter(context.clone());
+        let mut conn = ClientConnection::new(config, connect_name)
+            .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("TLS setup failed: {e}")))?;
+        conn.set_buffer_limit(None);
 
         let mut buf = vec![0u8; RECORD_MAX];
         let mut out = Vec::new();
@@ -528,8 +536,7 @@ impl SecureSocket {
                 break;
             }
             if start == end {
-                start = 0;
-                end = match fd::recv_now(self.fd, &mut buf) {
+                let got = match fd::recv_now(self.fd, &mut buf) {
                     Ok(0) => {
                         return Err(Error::new(
                             WsaCode::ECONNABORTED,
@@ -554,6 +561,7 @@ impl SecureSocket {
                         ))
                     }
                 };
+                (start, end) = (0, got);
             }
             let taken = conn.read_tls(&mut &buf[start..end]).unwrap_or(0);
             records.feed(&buf[start..start + taken]);

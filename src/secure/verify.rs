@@ -44,6 +44,8 @@ pub struct HandshakeContext {
     pub judge: Option<Arc<dyn CertJudge>>,
     /// The name to check (None: no name is checked).
     pub check_name: Option<ServerName<'static>>,
+    /// Which sessions this handshake may resume and store (see `sessions`); None: no resumption.
+    pub session_scope: Option<String>,
     /// Filled in by the verifier.
     pub outcome: Mutex<Option<Outcome>>,
 }
@@ -67,7 +69,8 @@ impl Drop for ContextGuard {
     }
 }
 
-fn current() -> Option<Arc<HandshakeContext>> {
+/// The context of the handshake this thread is driving.
+pub fn current() -> Option<Arc<HandshakeContext>> {
     CONTEXTS
         .try_with(|c| c.borrow().last().cloned())
         .ok()

@@ -177,6 +177,29 @@ pub fn peer_ip(fd: c_int) -> Option<IpAddr> {
     }
 }
 
+/// The connected peer's address and port.
+pub fn peer_addr(fd: c_int) -> Option<std::net::SocketAddr> {
+    // SAFETY: as in `peer_ip`.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getpeername(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) != 0
+        {
+            return None;
+        }
+        let ip = sockaddr_ip(&storage)?;
+        // sin_port and sin6_port sit at the same offset, in network order.
+        let port = u16::from_be(
+            (*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()).sin_port,
+        );
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+}
+
 /// Whether the socket is connected to a peer.
 pub fn is_connected(fd: c_int) -> bool {
     // SAFETY: as in `peer_ip`.

@@ -1,0 +1,105 @@
+//! The TLS session cache, scoped so that resumption can never skip a certificate decision.
+//!
+//! rustls keys sessions by server name alone. sslsock keys them by the peer's address and port, the
+//! name, and the validation policy of the socket that made them, read from the handshake context of
+//! the calling thread. A socket with a CE validation hook gets no scope at all and so never resumes:
+//! the hook runs on every handshake with the server's live certificate, as CE documents. Sockets without
+//! a hook (where sslsock decides alone, accepting exactly when the flags are 0) share sessions with
+//! sockets of the same policy to the same server.
+
+use std::collections::{HashMap, VecDeque};
+
+use parking_lot::Mutex;
+use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
+use rustls::pki_types::ServerName;
+use rustls::NamedGroup;
+
+use super::verify;
+
+/// Servers remembered at most.
+const MAX_SERVERS: usize = 256;
+/// TLS 1.3 tickets kept per server (each is single-use).
+const MAX_TICKETS: usize = 4;
+
+#[derive(Default)]
+struct Entry {
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<Tls12ClientSessionValue>,
+    tls13: VecDeque<Tls13ClientSessionValue>,
+}
+
+/// A session store keyed by (scope of the current handshake, server name).
+#[derive(Default)]
+pub struct ScopedSessionStore {
+    entries: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
+}
+
+impl std::fmt::Debug for ScopedSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedSessionStore")
+            .field("servers", &self.entries.lock().0.len())
+            .finish()
+    }
+}
+
+fn key(name: &ServerName<'_>) -> Option<String> {
+    let scope = verify::current()?.session_scope.clone()?;
+    Some(format!("{scope}|{}", name.to_str()))
+}
+
+impl ScopedSessionStore {
+    fn with<R>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let key = key(name)?;
+        let mut guard = self.entries.lock();
+        let (map, order) = &mut *guard;
+        if !map.contains_key(&key) {
+            if map.len() >= MAX_SERVERS {
+                if let Some(oldest) = order.pop_front() {
+                    map.remove(&oldest);
+                }
+            }
+            order.push_back(key.clone());
+        }
+        Some(f(map.entry(key).or_default()))
+    }
+
+    fn peek<R>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Entry) -> Option<R>) -> Option<R> {
+        let key = key(name)?;
+        self.entries.lock().0.get_mut(&key).and_then(f)
+    }
+}
+
+impl ClientSessionStore for ScopedSessionStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
+        self.with(&name, |e| e.kx_hint = Some(group));
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.peek(name, |e| e.kx_hint)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.with(&name, |e| e.tls12 = Some(value));
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.peek(name, |e| e.tls12.clone())
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.peek(name, |e| e.tls12.take());
+    }
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        self.with(&name, |e| {
+            if e.tls13.len() >= MAX_TICKETS {
+                e.tls13.pop_front();
+            }
+            e.tls13.push_back(value);
+        });
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.peek(name, |e| e.tls13.pop_back())
+    }
+}
