@@ -305,6 +305,18 @@ static inline long recv_pattern_to_eof(SOCKET s, size_t chunk, int *ok, int *las
     return total;
 }
 
+/* n printable characters (no CR/LF), NUL-terminated: the text of a long ECHO.
+ * "ECHO <up to ~8000 chars>" comes back as ONE TLS record with nothing after
+ * it, so a reader that takes less than a record at a time sees the rest only
+ * in the library's buffer, never in the kernel's. */
+static inline void fill_text(char *buf, size_t n, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        buf[i] = (char)('a' + (i * 7 + seed) % 26);
+    buf[n] = 0;
+}
+
 /* STARTTLS server over TLS: "ECHO text" -> "text". 1 when the echo came back. */
 static inline int echo_roundtrip(SOCKET s, const char *text)
 {

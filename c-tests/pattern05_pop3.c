@@ -170,6 +170,35 @@ int main(void)
         CHECK(pop_line(s, line, sizeof line, deadline) == 3 && strcmp(line, "END") == 0, "4 KiB: END trailer");
     }
 
+    /* ---- one 8002-byte record through a 4 KiB buffer, nothing else in flight ---- */
+    {
+        static char text[8001], cmd[8100], got[8002];
+        int rd, wr, n1, total;
+        fill_text(text, 8000, 5);
+        snprintf(cmd, sizeof cmd, "ECHO %s\r\n", text);
+        deadline = now_ms() + 5000;
+        CHECK(pop_send(s, cmd, (int)strlen(cmd), deadline) == 0, "single record: send ECHO of 8000 characters");
+        n1 = pop_recv(s, got, 4096, deadline);
+        CHECK(n1 == 4096, "single record: polling select reported the 8002-byte record, recv(4096) gives 4096 "
+                          "(got %d; -2 = select never said readable in 5 s)", n1);
+        rc = pop_poll(s, &rd, &wr);
+        CHECK(n1 == 4096 && rc == 2 && rd && wr,
+              "single record: then zero-timeout select says readable from the buffered rest (select %d, r%d w%d)",
+              rc, rd, wr);
+        total = n1 > 0 ? n1 : 0;
+        while (total < 8002) {                     /* take the rest (blocking) to stay in step */
+            r = recv(s, got + total, 8002 - total, 0);
+            if (r <= 0)
+                break;
+            total += r;
+        }
+        CHECK(total == 8002 && memcmp(got, text, 8000) == 0 && memcmp(got + 8000, "\r\n", 2) == 0,
+              "single record: echo byte-exact (%d bytes)", total);
+        rc = pop_poll(s, &rd, &wr);
+        CHECK(rc == 1 && !rd && wr, "single record: all taken, zero-timeout select says writable only (%d, r%d)", rc,
+              rd);
+    }
+
     /* ---- BIG 100000 through a 32 KiB buffer ---- */
     deadline = now_ms() + 15000;
     CHECK(pop_send(s, "BIG 100000\r\n", 12, deadline) == 0, "32 KiB: send BIG 100000");

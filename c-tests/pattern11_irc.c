@@ -172,6 +172,18 @@ int main(void)
     CHECK(ok && expect_pattern(c.rbuf, 3000, 0) && memcmp(c.rbuf + 3000, "\r\nEND\r\n", 7) == 0,
           "irc: BIG 3000 through 512-byte recvs after zero-timeout selects (%d bytes)", c.rlen);
     c.rlen = 0;
+    {
+        /* one 3002-byte record and nothing behind it: after the first 512-byte
+         * recv only the library's buffer can make select report readable */
+        static char text[3001], cmd[3100];
+        fill_text(text, 3000, 11);
+        snprintf(cmd, sizeof cmd, "ECHO %s\r\n", text);
+        CHECK(send_str(c.s, cmd) == 0, "irc: send ECHO of 3000 characters");
+        ok = irc_wait(&c, 3002, 5000);
+        CHECK(ok && memcmp(c.rbuf, text, 3000) == 0 && memcmp(c.rbuf + 3000, "\r\n", 2) == 0,
+              "irc: single-record echo through 512-byte recvs after zero-timeout selects (%d bytes)", c.rlen);
+        c.rlen = 0;
+    }
 
     CHECK(send_str(c.s, "QUIT\r\n") == 0 && irc_line(&c, line, sizeof line) >= 0 && strcmp(line, "BYE") == 0,
           "irc: QUIT -> BYE");

@@ -35,10 +35,10 @@ pub unsafe extern "C" fn connect(
         // SAFETY: the caller's arguments, passed through.
         None => plain("connect", unsafe { real::connect(fd, addr, len) }),
         Some(sock) => guard("connect", SOCKET_ERROR, || {
-            if addr.is_null() {
-                return Err(super::fault("connect"));
-            }
-            sock.connect(addr, len).map(|()| 0)
+            // SAFETY: the caller vouches for `len` readable bytes at `addr`.
+            let addr = unsafe { fd::SockAddr::copy_from(addr, len) }
+                .ok_or_else(|| super::fault("connect"))?;
+            sock.connect(&addr).map(|()| 0)
         }),
     }
 }

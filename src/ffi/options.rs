@@ -40,8 +40,8 @@ pub unsafe extern "C" fn setsockopt(
     optlen: socklen_t,
 ) -> c_int {
     if name == SO_SECURE as c_int && is_socket_level(level) {
-        // SAFETY: the caller vouches for `optlen` readable bytes at `optval`.
         return guard("setsockopt(SO_SECURE)", SOCKET_ERROR, || {
+            // SAFETY: the caller vouches for `optlen` readable bytes at `optval`.
             unsafe { set_secure(fd, optval, optlen) }.map(|()| 0)
         });
     }
@@ -167,12 +167,9 @@ pub unsafe extern "C" fn getsockopt(
             Ok(0)
         });
     }
-    // SAFETY: optlen checked non-NULL before it is read.
-    if is_timeout(level, name)
-        && !optval.is_null()
-        && !optlen.is_null()
-        && unsafe { *optlen } == dword
-    {
+    // SAFETY: optlen is checked non-NULL before it is read.
+    let wants_dword = !optlen.is_null() && unsafe { *optlen } == dword;
+    if is_timeout(level, name) && !optval.is_null() && wants_dword {
         let mut tv = libc::timeval {
             tv_sec: 0,
             tv_usec: 0,

@@ -319,7 +319,7 @@ impl SecureSocket {
     // ---- connecting and the handshake ----
 
     /// `connect`: TCP, then (immediate mode) the whole handshake.
-    pub fn connect(&self, addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<()> {
+    pub fn connect(&self, addr: &fd::SockAddr) -> Result<()> {
         let _call = self.enter()?;
         match &self.state.lock().phase {
             Phase::Setup => {}
@@ -337,10 +337,7 @@ impl SecureSocket {
             }
             Phase::Failed(e) => return Err(e.clone()),
         }
-        // SAFETY: the caller (the C face) passes connect's own arguments through unchanged.
-        let rc = unsafe { crate::sys::real::connect(self.fd, addr, len) };
-        if rc != 0 {
-            let errno = crate::error::errno();
+        if let Err(errno) = fd::connect(self.fd, addr) {
             if errno == libc::EINPROGRESS {
                 self.state.lock().phase = Phase::Connecting;
                 return Err(Error::new(
@@ -812,8 +809,12 @@ impl SecureSocket {
         let Phase::Established(conn) = &mut session.phase else {
             return Ok(Pulled::Some);
         };
-        if eof {
+        // rustls takes at most a few KiB per read_tls: feed until all of it is in (or rustls holds
+        // back because the program has not read its plaintext yet), processing as we go, so that no
+        // ciphertext waits here unseen by readiness checks.
+        let fed = if eof {
             let _ = conn.read_tls(&mut &[][..]);
+            conn.process_new_packets().map(|_| ())
         } else {
             let Inbound {
                 buf,
@@ -822,11 +823,19 @@ impl SecureSocket {
                 records,
                 ..
             } = &mut *inbound;
-            let taken = conn.read_tls(&mut &buf[*start..*end]).unwrap_or(0);
-            records.feed(&buf[*start..*start + taken]);
-            *start += taken;
-        }
-        if let Err(e) = conn.process_new_packets() {
+            let mut fed = Ok(());
+            while *start < *end && fed.is_ok() {
+                let taken = conn.read_tls(&mut &buf[*start..*end]).unwrap_or(0);
+                records.feed(&buf[*start..*start + taken]);
+                *start += taken;
+                fed = conn.process_new_packets().map(|_| ());
+                if taken == 0 {
+                    break;
+                }
+            }
+            fed
+        };
+        if let Err(e) = fed {
             let mut alert = Vec::new();
             let _ = conn.write_tls(&mut alert);
             let error = Error::new(

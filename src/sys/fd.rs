@@ -11,6 +11,52 @@ use crate::error::errno;
 /// An errno value.
 pub type Errno = c_int;
 
+/// A socket address copied out of the caller's memory.
+pub struct SockAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+impl SockAddr {
+    /// Copy `len` bytes of a C `sockaddr` (None if NULL or longer than any address).
+    ///
+    /// # Safety
+    /// A non-NULL `addr` must be valid for reads of `len` bytes.
+    pub unsafe fn copy_from(addr: *const libc::sockaddr, len: libc::socklen_t) -> Option<SockAddr> {
+        if addr.is_null() || len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+            return None;
+        }
+        // SAFETY: zeroed storage is a valid sockaddr_storage; `len` bytes are readable at `addr`
+        // (caller) and fit in the storage (checked).
+        unsafe {
+            let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                addr.cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                len as usize,
+            );
+            Some(SockAddr { storage, len })
+        }
+    }
+}
+
+/// `connect` through libc.
+pub fn connect(fd: c_int, addr: &SockAddr) -> Result<(), Errno> {
+    // SAFETY: the storage holds `len` bytes of the caller's address.
+    let rc = unsafe {
+        real::connect(
+            fd,
+            (&addr.storage as *const libc::sockaddr_storage).cast(),
+            addr.len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
 /// `recv(fd, buf, MSG_DONTWAIT)`: whatever is there, never blocking.
 pub fn recv_now(fd: c_int, buf: &mut [u8]) -> Result<usize, Errno> {
     loop {
