@@ -28,6 +28,7 @@ test-rust:
 
 test-headers: lib
 	bash tests/header-check.sh
+	bash tests/exports.sh
 
 test-c: lib
 	bash tests/run-c-tests.sh

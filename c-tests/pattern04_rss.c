@@ -182,6 +182,28 @@ int main(void)
     }
     CHECK(echo_roundtrip(s, "rss feed"), "socks4: ECHO over TLS");
     {
+        /* a longer feed: several full-size records in a burst, still one byte per recv */
+        static const char trailer[] = "\r\nEND\r\n";
+        CHECK(send(s, "BIG 100000\r\n", 12, 0) == 12, "burst: send BIG 100000");
+        misses = 0;
+        bad = 0;
+        for (i = 0; i < 100007 && misses <= 1; i++) {
+            unsigned char want_c = i < 100000 ? pattern_byte((size_t)i) : (unsigned char)trailer[i - 100000];
+            rc = rss_getc(s, &c, &misses);
+            if (rc != 1 || (unsigned char)c != want_c) {
+                bad = 1;
+                break;
+            }
+        }
+        for (; !bad && i < 100007; i++) {     /* gave up on select: take the rest to stay in step */
+            unsigned char want_c = i < 100000 ? pattern_byte((size_t)i) : (unsigned char)trailer[i - 100000];
+            if (recv(s, &c, 1, 0) != 1 || (unsigned char)c != want_c)
+                bad = 1;
+        }
+        CHECK(!bad, "burst: 100000 bytes + trailer, one byte per recv, byte-exact (stopped at %d)", i);
+        CHECK(misses == 0, "burst: every select before a one-byte recv said readable (%d misses)", misses);
+    }
+    {
         /* one 8002-byte record and nothing after it: every select after the
          * first byte can only be answered from the library's buffer */
         static char text[8001], cmd[8100];

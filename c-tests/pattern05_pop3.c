@@ -199,6 +199,39 @@ int main(void)
               rd);
     }
 
+    /* ---- BIG 300000 through a 4 KiB buffer: bursts of full-size records ---- */
+    deadline = now_ms() + 10000;
+    CHECK(pop_send(s, "BIG 300000\r\n", 12, deadline) == 0, "4 KiB burst: send BIG 300000");
+    {
+        static const char trailer[] = "\r\nEND\r\n";
+        long total = 0, want_total = 300000 + 7;
+        int ok = 1;
+        while (total < want_total) {
+            int want = want_total - total < 4096 ? (int)(want_total - total) : 4096;
+            r = pop_recv(s, buf, want, deadline);
+            if (r <= 0) {
+                ok = 0;
+                break;
+            }
+            for (i = 0; i < r; i++) {
+                long pos = total + i;
+                unsigned char want_c = pos < 300000 ? pattern_byte((size_t)pos)
+                                                    : (unsigned char)trailer[pos - 300000];
+                if ((unsigned char)buf[i] != want_c)
+                    ok = 0;
+            }
+            total += r;
+        }
+        CHECK(ok && total == want_total,
+              "4 KiB burst: 300000 bytes + trailer through zero-timeout polls, byte-exact (got %ld)", total);
+        while (total < want_total) {               /* take the rest (blocking) to stay in step */
+            r = recv(s, buf, 4096, 0);
+            if (r <= 0)
+                break;
+            total += r;
+        }
+    }
+
     /* ---- BIG 100000 through a 32 KiB buffer ---- */
     deadline = now_ms() + 15000;
     CHECK(pop_send(s, "BIG 100000\r\n", 12, deadline) == 0, "32 KiB: send BIG 100000");

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The library exports exactly the C API: every function the headers promise, and nothing else of ours
+# beyond the documented set (Rust internals stay hidden in a cdylib).
+set -u
+lib=${1:-target/release/libsslsock.so}
+pass=0 fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' | sort)
+expected="WSACleanup WSAGetLastError WSAIoctl WSASetLastError WSAStartup __WSAFDIsSet close closesocket
+connect getsockopt ioctlsocket read recv send setsockopt shutdown socket sslsock_last_error_reason
+sslsock_select write"
+for f in $expected; do
+  if grep -qx "$f" <<<"$exported"; then ok "exports $f"; else not_ok "exports $f"; fi
+done
+extra=$(comm -23 <(echo "$exported") <(tr ' ' '\n' <<<"$expected" | sed '/^$/d' | sort))
+if [ -z "$extra" ]; then ok "no other function is exported"; else not_ok "unexpected exports: $(echo $extra)"; fi
+# The header declares every sslsock_* extension the library exports.
+for f in $(grep -o '^sslsock_[a-z_]*' <<<"$exported"); do
+  if grep -q "$f" include/sslsock.h include/winsock2.h; then ok "$f is declared in a header"; else not_ok "$f is not declared in any header"; fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
