@@ -205,59 +205,40 @@ pub fn get_int_option(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Err
     }
 }
 
-/// The connected peer's IP address (None for a socket that is not connected or not IP).
-pub fn peer_ip(fd: c_int) -> Option<IpAddr> {
+/// The peer's raw address (None when the socket is not connected).
+fn peer_storage(fd: c_int) -> Option<libc::sockaddr_storage> {
     // SAFETY: getpeername fills the storage we own up to `len`; sslsock does not export getpeername.
     unsafe {
         let mut storage: libc::sockaddr_storage = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(
+        let rc = libc::getpeername(
             fd,
             (&mut storage as *mut libc::sockaddr_storage).cast(),
             &mut len,
-        ) != 0
-        {
-            return None;
-        }
-        sockaddr_ip(&storage)
+        );
+        (rc == 0).then_some(storage)
     }
+}
+
+/// The connected peer's IP address (None for a socket that is not connected or not IP).
+pub fn peer_ip(fd: c_int) -> Option<IpAddr> {
+    peer_storage(fd).and_then(|storage| sockaddr_ip(&storage))
 }
 
 /// The connected peer's address and port.
 pub fn peer_addr(fd: c_int) -> Option<std::net::SocketAddr> {
-    // SAFETY: as in `peer_ip`.
-    unsafe {
-        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(
-            fd,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        ) != 0
-        {
-            return None;
-        }
-        let ip = sockaddr_ip(&storage)?;
-        // sin_port and sin6_port sit at the same offset, in network order.
-        let port = u16::from_be(
-            (*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()).sin_port,
-        );
-        Some(std::net::SocketAddr::new(ip, port))
-    }
+    let storage = peer_storage(fd)?;
+    let ip = sockaddr_ip(&storage)?;
+    // SAFETY: sin_port and sin6_port sit at the same offset, in network order, and the family is IP.
+    let port = u16::from_be(unsafe {
+        (*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()).sin_port
+    });
+    Some(std::net::SocketAddr::new(ip, port))
 }
 
 /// Whether the socket is connected to a peer.
 pub fn is_connected(fd: c_int) -> bool {
-    // SAFETY: as in `peer_ip`.
-    unsafe {
-        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        libc::getpeername(
-            fd,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        ) == 0
-    }
+    peer_storage(fd).is_some()
 }
 
 fn sockaddr_ip(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
