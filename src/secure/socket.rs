@@ -18,26 +18,22 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
+use std::thread::ThreadId;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
-use super::config;
-use super::info::connection_info;
+use super::handshake::{Pending, RECORD_MAX};
 use super::options::{CertJudge, Flags, Options, Protocols};
 use super::record::RecordTracker;
-use super::verify::{self, HandshakeContext, Outcome};
 use crate::abi::SSLCONNECTIONINFO;
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
 use crate::settings::{self, Level};
 use crate::sys::fd;
 
-/// Largest TLS record on the wire (16 KiB of payload plus expansion and header).
-const RECORD_MAX: usize = 16 * 1024 + 2048 + 5;
 /// Plaintext handed to rustls per step of a large send.
 const SEND_CHUNK: usize = 64 * 1024;
 
@@ -67,13 +63,15 @@ impl RecvFlags {
 }
 
 /// Where the socket is in its life.
-enum Phase {
+pub(super) enum Phase {
     /// SO_SECURE set, not connected.
     Setup,
     /// A non-blocking TCP connect is under way.
     Connecting,
     /// Connected in deferred mode, before `SO_SSL_PERFORM_HANDSHAKE`: plaintext.
     Plaintext,
+    /// A handshake is under way, parked between steps (non-blocking socket).
+    Handshake(Box<Pending>),
     /// A thread is driving the handshake.
     Handshaking(ThreadId),
     /// TLS is up.
@@ -82,50 +80,65 @@ enum Phase {
     Failed(Error),
 }
 
-struct Session {
-    options: Options,
-    phase: Phase,
-    info: Option<SSLCONNECTIONINFO>,
-    read_shut: bool,
-    write_shut: bool,
+pub(super) struct Session {
+    pub(super) options: Options,
+    pub(super) phase: Phase,
+    pub(super) info: Option<SSLCONNECTIONINFO>,
+    pub(super) read_shut: bool,
+    pub(super) write_shut: bool,
 }
 
 /// Ciphertext read from the kernel and not yet taken by rustls.
-struct Inbound {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    records: RecordTracker,
-    eof: bool,
+#[derive(Default)]
+pub(super) struct Inbound {
+    pub(super) buf: Vec<u8>,
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) records: RecordTracker,
+    pub(super) eof: bool,
 }
 
 /// Ciphertext waiting for the kernel.
 #[derive(Default)]
-struct Outbound {
-    buf: Vec<u8>,
-    sent: usize,
+pub(super) struct Outbound {
+    pub(super) buf: Vec<u8>,
+    pub(super) sent: usize,
 }
 
 impl Outbound {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.sent == self.buf.len()
+    }
+
+    /// Send what the kernel takes now: Ok(true) when nothing is left.
+    pub(super) fn send_now(&mut self, fd: c_int) -> std::result::Result<bool, fd::Errno> {
+        while !self.is_empty() {
+            match fd::send_now(fd, &self.buf[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(libc::EAGAIN) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        self.buf.clear();
+        self.sent = 0;
+        Ok(true)
     }
 }
 
 /// The state of one secure descriptor.
 pub struct SecureSocket {
-    fd: c_int,
-    state: Mutex<Session>,
-    handshake_done: Condvar,
-    inbound: Mutex<Inbound>,
-    outbound: Mutex<Outbound>,
-    closed: AtomicBool,
+    pub(super) fd: c_int,
+    pub(super) state: Mutex<Session>,
+    pub(super) handshake_done: Condvar,
+    pub(super) inbound: Mutex<Inbound>,
+    pub(super) outbound: Mutex<Outbound>,
+    pub(super) closed: AtomicBool,
     in_flight: AtomicUsize,
     released: AtomicBool,
 }
 
 /// A call in progress on the socket (see the module's note on closing).
-struct InFlight<'a>(&'a SecureSocket);
+pub(super) struct InFlight<'a>(&'a SecureSocket);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
@@ -167,13 +180,7 @@ impl SecureSocket {
                 write_shut: false,
             }),
             handshake_done: Condvar::new(),
-            inbound: Mutex::new(Inbound {
-                buf: Vec::new(),
-                start: 0,
-                end: 0,
-                records: RecordTracker::default(),
-                eof: false,
-            }),
+            inbound: Mutex::new(Inbound::default()),
             outbound: Mutex::new(Outbound::default()),
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -186,7 +193,7 @@ impl SecureSocket {
         self.fd
     }
 
-    fn enter(&self) -> Result<InFlight<'_>> {
+    pub(super) fn enter(&self) -> Result<InFlight<'_>> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {
@@ -204,7 +211,7 @@ impl SecureSocket {
         fd::close(self.fd).map_err(|e| Error::os(e, "close"))
     }
 
-    fn interrupted(&self) -> Error {
+    pub(super) fn interrupted(&self) -> Error {
         Error::new(
             WsaCode::EINTR,
             "the socket was closed by another call (closesocket) while this one waited",
@@ -212,7 +219,12 @@ impl SecureSocket {
     }
 
     /// Wait for the kernel with no lock held; fails at the deadline or if the socket is closed meanwhile.
-    fn wait(&self, events: i16, deadline: Option<Instant>, what: &'static str) -> Result<()> {
+    pub(super) fn wait(
+        &self,
+        events: i16,
+        deadline: Option<Instant>,
+        what: &'static str,
+    ) -> Result<()> {
         let ready = fd::wait(self.fd, events, deadline).map_err(|e| Error::os(e, what))?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.interrupted());
@@ -228,7 +240,7 @@ impl SecureSocket {
 
     /// Whether a call may block: not with MSG_DONTWAIT, not on a non-blocking descriptor. Asked only
     /// when a call would have to wait, so the fast path makes no extra system call.
-    fn may_block(&self, dont_wait: bool) -> bool {
+    pub(super) fn may_block(&self, dont_wait: bool) -> bool {
         !dont_wait && !fd::is_nonblocking(self.fd)
     }
 
@@ -238,7 +250,7 @@ impl SecureSocket {
         let session = self.state.lock();
         match session.phase {
             Phase::Setup | Phase::Connecting | Phase::Plaintext => Ok(session),
-            Phase::Handshaking(_) => Err(Error::new(
+            Phase::Handshake(_) | Phase::Handshaking(_) => Err(Error::new(
                 WsaCode::EINPROGRESS,
                 format!("{what}: a handshake is running"),
             )),
@@ -305,7 +317,7 @@ impl SecureSocket {
         let session = self.state.lock();
         match (&session.phase, session.info) {
             (Phase::Established(_), Some(info)) => Ok(info),
-            (Phase::Handshaking(_), _) => Err(Error::new(
+            (Phase::Handshake(_) | Phase::Handshaking(_), _) => Err(Error::new(
                 WsaCode::EINPROGRESS,
                 "SO_SSL_GET_CONNECTION_INFO: the handshake is running",
             )),
@@ -314,307 +326,6 @@ impl SecureSocket {
                 "SO_SSL_GET_CONNECTION_INFO: no TLS session (no handshake yet)",
             )),
         }
-    }
-
-    // ---- connecting and the handshake ----
-
-    /// `connect`: TCP, then (immediate mode) the whole handshake.
-    pub fn connect(&self, addr: &fd::SockAddr) -> Result<()> {
-        let _call = self.enter()?;
-        match &self.state.lock().phase {
-            Phase::Setup => {}
-            Phase::Connecting | Phase::Handshaking(_) => {
-                return Err(Error::new(
-                    WsaCode::EALREADY,
-                    "connect: a connection attempt is under way",
-                ))
-            }
-            Phase::Plaintext | Phase::Established(_) => {
-                return Err(Error::new(
-                    WsaCode::EISCONN,
-                    "connect: the socket is already connected",
-                ))
-            }
-            Phase::Failed(e) => return Err(e.clone()),
-        }
-        if let Err(errno) = fd::connect(self.fd, addr) {
-            if errno == libc::EINPROGRESS {
-                self.state.lock().phase = Phase::Connecting;
-                return Err(Error::new(
-                    WsaCode::EWOULDBLOCK,
-                    "connect: in progress on a non-blocking socket; the handshake follows when it completes",
-                )
-                .with_errno(libc::EINPROGRESS));
-            }
-            return Err(Error::os(errno, "connect"));
-        }
-        self.after_tcp_connect()
-    }
-
-    fn after_tcp_connect(&self) -> Result<()> {
-        let (deferred, name) = {
-            let mut session = self.state.lock();
-            let deferred = session.options.flags.deferred();
-            if deferred {
-                session.phase = Phase::Plaintext;
-            }
-            (deferred, session.options.peer_name.clone())
-        };
-        if deferred {
-            log!(
-                Level::Debug,
-                "fd {}: connected in plaintext (deferred handshake)",
-                self.fd
-            );
-            return Ok(());
-        }
-        self.handshake(name, "connect")
-    }
-
-    /// Finish a non-blocking connect if the kernel has: then plaintext window or handshake.
-    fn settle_connect(&self, dont_wait: bool) -> Result<()> {
-        let deadline = if self.may_block(dont_wait) {
-            fd::deadline(self.fd, libc::SO_SNDTIMEO)
-        } else {
-            Some(Instant::now())
-        };
-        match fd::wait(self.fd, libc::POLLOUT, deadline) {
-            Ok(0)
-                if deadline.is_some_and(|d| d <= Instant::now()) && !self.may_block(dont_wait) =>
-            {
-                return Err(Error::new(
-                    WsaCode::EWOULDBLOCK,
-                    "the connection is still being established",
-                ))
-            }
-            Ok(0) => return Err(Error::new(WsaCode::ETIMEDOUT, "connect: timed out")),
-            Ok(_) => {}
-            Err(e) => return Err(Error::os(e, "connect")),
-        }
-        match fd::get_int_option(self.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
-            Ok(0) => {}
-            Ok(e) | Err(e) => {
-                self.state.lock().phase = Phase::Setup;
-                return Err(Error::os(e, "connect"));
-            }
-        }
-        {
-            let mut session = self.state.lock();
-            if !matches!(session.phase, Phase::Connecting) {
-                return Ok(()); // another thread settled it
-            }
-            session.phase = Phase::Setup;
-        }
-        self.after_tcp_connect()
-    }
-
-    /// `SO_SSL_PERFORM_HANDSHAKE`: the deferred handshake, with the name given (or the peer name).
-    pub fn perform_handshake(&self, name: Option<ServerName<'static>>) -> Result<()> {
-        let _call = self.enter()?;
-        if matches!(self.state.lock().phase, Phase::Connecting) {
-            self.settle_connect(false)?;
-        }
-        let name = {
-            let session = self.state.lock();
-            match &session.phase {
-                Phase::Plaintext => {}
-                Phase::Setup | Phase::Connecting => {
-                    return Err(Error::new(
-                        WsaCode::ENOTCONN,
-                        "SO_SSL_PERFORM_HANDSHAKE: the socket is not connected",
-                    ))
-                }
-                Phase::Handshaking(_) => {
-                    return Err(Error::new(
-                        WsaCode::EINPROGRESS,
-                        "SO_SSL_PERFORM_HANDSHAKE: a handshake is running",
-                    ))
-                }
-                Phase::Established(_) => {
-                    return Err(Error::new(
-                        WsaCode::EISCONN,
-                        "SO_SSL_PERFORM_HANDSHAKE: the handshake has already taken place",
-                    ))
-                }
-                Phase::Failed(e) => return Err(e.clone()),
-            }
-            name.or_else(|| session.options.peer_name.clone())
-        };
-        self.handshake(name, "SO_SSL_PERFORM_HANDSHAKE")
-    }
-
-    /// Run the handshake on this thread. `name` is sent as SNI and checked; without one the peer's
-    /// address is used for the connection and no name is checked.
-    fn handshake(&self, name: Option<ServerName<'static>>, what: &'static str) -> Result<()> {
-        let options = {
-            // Wait for a plaintext send in progress to finish before the phase changes.
-            let _writers = self.outbound.lock();
-            let mut session = self.state.lock();
-            session.phase = Phase::Handshaking(thread::current().id());
-            session.options.clone()
-        };
-        let started = Instant::now();
-        let result = self.drive_handshake(&options, name.clone());
-        let mut session = self.state.lock();
-        let outcome = match result {
-            Ok(conn) => {
-                let info = connection_info(&conn);
-                log!(
-                    Level::Info,
-                    "fd {}: TLS established with {} in {:?}: {:?} {:?}",
-                    self.fd,
-                    name.as_ref()
-                        .map_or("(no name)".to_string(), |n| n.to_str().into_owned()),
-                    started.elapsed(),
-                    conn.protocol_version(),
-                    conn.negotiated_cipher_suite().map(|s| s.suite())
-                );
-                session.info = Some(info);
-                session.phase = Phase::Established(conn);
-                Ok(())
-            }
-            Err(e) => {
-                let e = e.context(what);
-                log!(Level::Error, "fd {}: {}", self.fd, e.reason());
-                session.phase = Phase::Failed(e.clone());
-                Err(e)
-            }
-        };
-        drop(session);
-        self.handshake_done.notify_all();
-        outcome
-    }
-
-    fn drive_handshake(
-        &self,
-        options: &Options,
-        name: Option<ServerName<'static>>,
-    ) -> Result<Box<ClientConnection>> {
-        let config = config::client_config(options.protocols)?;
-        let connect_name = match &name {
-            Some(n) => n.clone(),
-            None => ServerName::IpAddress(
-                fd::peer_ip(self.fd)
-                    .ok_or_else(|| Error::new(WsaCode::ENOTCONN, "the socket has no IP peer"))?
-                    .into(),
-            ),
-        };
-        // Sessions are shared only between sockets that would decide alike: no hook, same peer
-        // address and port, same name (the name is part of the key rustls gives the store).
-        let session_scope = match (&options.hook, fd::peer_addr(self.fd)) {
-            (None, Some(addr)) => Some(format!("nohook|{addr}")),
-            _ => None,
-        };
-        let context = Arc::new(HandshakeContext {
-            judge: options.hook.clone(),
-            check_name: name,
-            session_scope,
-            outcome: parking_lot::Mutex::new(None),
-        });
-        // Current before the connection exists: building the ClientHello consults the session store.
-        let _current = verify::enter(context.clone());
-        let mut conn = ClientConnection::new(config, connect_name)
-            .map_err(|e| Error::new(WsaCode::ECONNABORTED, format!("TLS setup failed: {e}")))?;
-        conn.set_buffer_limit(None);
-
-        let mut buf = vec![0u8; RECORD_MAX];
-        let mut out = Vec::new();
-        let (mut start, mut end) = (0, 0);
-        let mut read_deadline = None;
-        let mut records = RecordTracker::default();
-        loop {
-            while conn.wants_write() {
-                out.clear();
-                conn.write_tls(&mut out)
-                    .map_err(|e| Error::new(WsaCode::ECONNABORTED, e.to_string()))?;
-                self.send_all(&out, "handshake")?;
-            }
-            if !conn.is_handshaking() {
-                break;
-            }
-            if start == end {
-                let got = match fd::recv_now(self.fd, &mut buf) {
-                    Ok(0) => {
-                        return Err(Error::new(
-                            WsaCode::ECONNABORTED,
-                            "the server closed the connection during the TLS handshake",
-                        ))
-                    }
-                    Ok(n) => n,
-                    Err(libc::EAGAIN) => {
-                        if read_deadline.is_none() {
-                            read_deadline = Some(fd::deadline(self.fd, libc::SO_RCVTIMEO));
-                        }
-                        self.wait(libc::POLLIN, read_deadline.flatten(), "handshake")?;
-                        continue;
-                    }
-                    Err(e) => {
-                        return Err(Error::new(
-                            WsaCode::ECONNABORTED,
-                            format!(
-                                "the TLS handshake failed: {}",
-                                std::io::Error::from_raw_os_error(e)
-                            ),
-                        ))
-                    }
-                };
-                (start, end) = (0, got);
-            }
-            let taken = conn.read_tls(&mut &buf[start..end]).unwrap_or(0);
-            records.feed(&buf[start..start + taken]);
-            start += taken;
-            if let Err(e) = conn.process_new_packets() {
-                // rustls queued an alert for the server: send it, never anything else.
-                out.clear();
-                let _ = conn.write_tls(&mut out);
-                let _ = fd::send_now(self.fd, &out);
-                let outcome = context.outcome.lock().clone();
-                return Err(handshake_error(&e, outcome.as_ref()));
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                return Err(self.interrupted());
-            }
-        }
-        if let Some(outcome) = context.outcome.lock().as_ref() {
-            log!(
-                Level::Debug,
-                "fd {}: certificate flags {:#x}, verdict {}",
-                self.fd,
-                outcome.flags,
-                outcome.verdict
-            );
-        }
-        // Ciphertext that came after the handshake's last message belongs to the reading side.
-        if start < end {
-            let mut inbound = self.inbound.lock();
-            inbound.buf.clear();
-            inbound.buf.extend_from_slice(&buf[start..end]);
-            inbound.buf.resize(RECORD_MAX.max(end - start), 0);
-            inbound.start = 0;
-            inbound.end = end - start;
-            inbound.records = records;
-        } else {
-            self.inbound.lock().records = records;
-        }
-        Ok(Box::new(conn))
-    }
-
-    /// Write all of `data` to the kernel, waiting for room (no lock held while waiting).
-    fn send_all(&self, mut data: &[u8], what: &'static str) -> Result<()> {
-        let mut deadline = None;
-        while !data.is_empty() {
-            match fd::send_now(self.fd, data) {
-                Ok(n) => data = &data[n..],
-                Err(libc::EAGAIN) => {
-                    if deadline.is_none() {
-                        deadline = Some(fd::deadline(self.fd, libc::SO_SNDTIMEO));
-                    }
-                    self.wait(libc::POLLOUT, deadline.flatten(), what)?;
-                }
-                Err(e) => return Err(Error::os(e, what)),
-            }
-        }
-        Ok(())
     }
 
     // ---- reading ----
@@ -680,9 +391,9 @@ impl SecureSocket {
                 WsaCode::ENOTCONN,
                 "recv: the socket is not connected",
             )),
-            Phase::Connecting => {
+            Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => {
                 drop(session);
-                self.settle_connect(flags.dont_wait)?;
+                self.progress(flags.dont_wait)?;
                 Ok(Step::Retry)
             }
             Phase::Plaintext => {
@@ -704,25 +415,6 @@ impl SecureSocket {
                         e => Err(Error::os(e, "recv")),
                     },
                 }
-            }
-            Phase::Handshaking(owner) => {
-                if *owner == thread::current().id() {
-                    return Err(Error::new(
-                        WsaCode::EINPROGRESS,
-                        "recv: called from inside the handshake (the hook)",
-                    ));
-                }
-                if !self.may_block(flags.dont_wait) {
-                    return Err(Error::new(
-                        WsaCode::EWOULDBLOCK,
-                        "recv: the handshake is still running",
-                    ));
-                }
-                self.handshake_done.wait(&mut session);
-                if self.closed.load(Ordering::SeqCst) {
-                    return Err(self.interrupted());
-                }
-                Ok(Step::Retry)
             }
             Phase::Failed(e) => Err(e.clone()),
             Phase::Established(conn) => {
@@ -780,6 +472,10 @@ impl SecureSocket {
 
     /// Read ciphertext the kernel has now and hand it to rustls. Never waits.
     fn pull(&self) -> Result<Pulled> {
+        // Before the handshake ends, the handshake engine alone reads the kernel.
+        if !matches!(self.state.lock().phase, Phase::Established(_)) {
+            return Ok(Pulled::Nothing);
+        }
         let mut inbound = self.inbound.lock();
         let mut eof = false;
         if inbound.start == inbound.end {
@@ -863,7 +559,7 @@ impl SecureSocket {
         Ok(if eof { Pulled::Eof } else { Pulled::Some })
     }
 
-    fn fail(&self, error: Error) {
+    pub(super) fn fail(&self, error: Error) {
         let mut session = self.state.lock();
         if !matches!(session.phase, Phase::Failed(_)) {
             session.phase = Phase::Failed(error);
@@ -957,10 +653,10 @@ impl SecureSocket {
                         "send: the socket is not connected",
                     ))
                 }
-                Phase::Connecting => {
+                Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => {
                     drop(session);
                     drop(out);
-                    self.settle_connect(dont_wait)?;
+                    self.progress(dont_wait)?;
                     continue;
                 }
                 Phase::Plaintext => {
@@ -981,27 +677,6 @@ impl SecureSocket {
                     } else {
                         Err(Error::last_os("send"))
                     };
-                }
-                Phase::Handshaking(owner) => {
-                    if *owner == thread::current().id() {
-                        return Err(Error::new(
-                            WsaCode::EINPROGRESS,
-                            "send: called from inside the handshake (the hook)",
-                        ));
-                    }
-                    drop(out);
-                    let mut session = session;
-                    if !self.may_block(dont_wait) {
-                        return Err(Error::new(
-                            WsaCode::EWOULDBLOCK,
-                            "send: the handshake is still running",
-                        ));
-                    }
-                    self.handshake_done.wait(&mut session);
-                    if self.closed.load(Ordering::SeqCst) {
-                        return Err(self.interrupted());
-                    }
-                    continue;
                 }
                 Phase::Failed(e) => return Err(e.clone()),
                 Phase::Established(_) => {
@@ -1071,21 +746,12 @@ impl SecureSocket {
 
     /// Send what the kernel takes now; true when nothing is left.
     fn flush_now(&self, out: &mut Outbound) -> Result<bool> {
-        while !out.is_empty() {
-            match fd::send_now(self.fd, &out.buf[out.sent..]) {
-                Ok(n) => out.sent += n,
-                Err(libc::EAGAIN) => return Ok(false),
-                Err(e) => {
-                    // Part of a record may be gone: the stream cannot be continued.
-                    let error = Error::os(e, "send");
-                    self.fail(error.clone());
-                    return Err(error);
-                }
-            }
-        }
-        out.buf.clear();
-        out.sent = 0;
-        Ok(true)
+        out.send_now(self.fd).map_err(|e| {
+            // Part of a record may be gone: the stream cannot be continued.
+            let error = Error::os(e, "send");
+            self.fail(error.clone());
+            error
+        })
     }
 
     // ---- ending ----
@@ -1149,53 +815,11 @@ impl SecureSocket {
     }
 }
 
-/// A handshake failure in words, with the CE certificate verdict when there was one.
-fn handshake_error(e: &rustls::Error, outcome: Option<&Outcome>) -> Error {
-    let reason = match (e, outcome) {
-        (rustls::Error::InvalidCertificate(_), Some(o)) if o.verdict != 0 => {
-            let who = if o.by_hook {
-                "the certificate validation hook"
-            } else {
-                "sslsock (no hook set)"
-            };
-            let problems = if o.problems.is_empty() {
-                "none".to_string()
-            } else {
-                o.problems.join("; ")
-            };
-            format!(
-                "the server's certificate was refused by {who}: verdict {} ({}), flags {:#x}; problems: {problems}",
-                o.verdict,
-                verdict_name(o.verdict),
-                o.flags
-            )
-        }
-        _ => format!("the TLS handshake failed: {}", tls_words(e)),
-    };
-    Error::new(WsaCode::ECONNABORTED, reason)
-}
-
-fn tls_words(e: &rustls::Error) -> String {
+/// A rustls error in words.
+pub(super) fn tls_words(e: &rustls::Error) -> String {
     match e {
         rustls::Error::AlertReceived(alert) => format!("the server sent the alert {alert:?}"),
         rustls::Error::PeerIncompatible(why) => format!("the server is incompatible: {why:?}"),
         other => other.to_string(),
-    }
-}
-
-fn verdict_name(verdict: i32) -> &'static str {
-    match verdict {
-        0 => "SSL_ERR_OKAY",
-        2 => "SSL_ERR_FAILED",
-        3 => "SSL_ERR_BAD_LEN",
-        4 => "SSL_ERR_BAD_TYPE",
-        5 => "SSL_ERR_BAD_DATA",
-        6 => "SSL_ERR_NO_CERT",
-        7 => "SSL_ERR_BAD_SIG",
-        8 => "SSL_ERR_CERT_EXPIRED",
-        9 => "SSL_ERR_CERT_REVOKED",
-        10 => "SSL_ERR_CERT_UNKNOWN",
-        11 => "SSL_ERR_SIGNATURE",
-        _ => "unknown verdict",
     }
 }

@@ -1,0 +1,501 @@
+//! Connecting and the TLS handshake of a secure socket.
+//!
+//! The handshake is a resumable engine: `begin` creates the rustls connection and parks it in the
+//! socket's phase; `advance` takes it out, drives it as far as the kernel allows, and either finishes
+//! (phase `Established`), fails (`Failed`), or — on a non-blocking socket with nothing to do yet —
+//! parks it again and answers WSAEWOULDBLOCK. A blocking caller waits in the kernel instead (bounded by
+//! SO_RCVTIMEO / SO_SNDTIMEO). Whoever calls next on a non-blocking socket (`connect` again, `send`,
+//! `recv`, `SO_SSL_PERFORM_HANDSHAKE`) advances it further.
+//!
+//! While a thread drives it, the phase is `Handshaking(thread)` and that thread owns the connection and
+//! the socket's buffers (taken out of their mutexes): no lock of the socket is held while the hook runs.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
+
+use super::config;
+use super::info::connection_info;
+use super::socket::{tls_words, Inbound, Outbound, Phase, SecureSocket};
+use super::verify::{self, HandshakeContext, Outcome};
+use crate::error::{Error, Result, WsaCode};
+use crate::log::log;
+use crate::settings::Level;
+use crate::sys::fd;
+
+/// Largest TLS record on the wire (16 KiB of payload plus expansion and header).
+pub(super) const RECORD_MAX: usize = 16 * 1024 + 2048 + 5;
+
+/// A handshake between two steps.
+pub(super) struct Pending {
+    conn: ClientConnection,
+    context: Arc<HandshakeContext>,
+    what: &'static str,
+    started: Instant,
+}
+
+/// Where a step left the handshake.
+enum Step {
+    Done,
+    WouldBlock,
+}
+
+impl SecureSocket {
+    /// `connect`: TCP, then (immediate mode) the handshake.
+    pub fn connect(&self, addr: &fd::SockAddr) -> Result<()> {
+        let _call = self.enter()?;
+        let phase_now = {
+            let session = self.state.lock();
+            match &session.phase {
+                Phase::Setup => None,
+                Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => Some(true),
+                Phase::Plaintext | Phase::Established(_) => Some(false),
+                Phase::Failed(e) => return Err(e.clone()),
+            }
+        };
+        match phase_now {
+            // Winsock: connect again while the connection is being made answers WSAEALREADY, after
+            // it is made WSAEISCONN; calling it also moves a non-blocking handshake on.
+            Some(true) => {
+                return match self.progress(true) {
+                    Ok(()) => Err(Error::new(
+                        WsaCode::EISCONN,
+                        "connect: the socket is already connected",
+                    )),
+                    Err(e) if e.is_would_block() => Err(Error::new(
+                        WsaCode::EALREADY,
+                        "connect: the connection and TLS handshake are under way",
+                    )),
+                    Err(e) => Err(e),
+                };
+            }
+            Some(false) => {
+                return Err(Error::new(
+                    WsaCode::EISCONN,
+                    "connect: the socket is already connected",
+                ))
+            }
+            None => {}
+        }
+        if let Err(errno) = fd::connect(self.fd, addr) {
+            if errno == libc::EINPROGRESS {
+                self.state.lock().phase = Phase::Connecting;
+                return Err(in_progress("connect: in progress on a non-blocking socket"));
+            }
+            return Err(Error::os(errno, "connect"));
+        }
+        self.after_tcp_connect(false).map_err(|e| {
+            if e.is_would_block() {
+                in_progress("connect: TLS handshake in progress on a non-blocking socket")
+            } else {
+                e
+            }
+        })
+    }
+
+    /// TCP is up: open the plaintext window (deferred mode) or start the handshake.
+    fn after_tcp_connect(&self, dont_wait: bool) -> Result<()> {
+        let (deferred, name) = {
+            let mut session = self.state.lock();
+            let deferred = session.options.flags.deferred();
+            if deferred {
+                session.phase = Phase::Plaintext;
+            }
+            (deferred, session.options.peer_name.clone())
+        };
+        if deferred {
+            log!(
+                Level::Debug,
+                "fd {}: connected in plaintext (deferred handshake)",
+                self.fd
+            );
+            return Ok(());
+        }
+        self.begin(name, "connect")?;
+        self.advance(dont_wait)
+    }
+
+    /// Move a socket that is connecting or handshaking on; Ok once TLS (or the plaintext window) is up.
+    /// Used by `send`, `recv` and a repeated `connect`.
+    pub(super) fn progress(&self, dont_wait: bool) -> Result<()> {
+        let connecting = matches!(self.state.lock().phase, Phase::Connecting);
+        if connecting {
+            self.settle_connect(dont_wait)?;
+        }
+        self.advance(dont_wait)
+    }
+
+    /// Finish a non-blocking TCP connect if the kernel has.
+    fn settle_connect(&self, dont_wait: bool) -> Result<()> {
+        let blocking = self.may_block(dont_wait);
+        let deadline = if blocking {
+            fd::deadline(self.fd, libc::SO_SNDTIMEO)
+        } else {
+            Some(Instant::now())
+        };
+        match fd::wait(self.fd, libc::POLLOUT, deadline) {
+            Ok(0) if !blocking => {
+                return Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "the TCP connection is still being established",
+                ))
+            }
+            Ok(0) => return Err(Error::new(WsaCode::ETIMEDOUT, "connect: timed out")),
+            Ok(_) => {}
+            Err(e) => return Err(Error::os(e, "connect")),
+        }
+        match fd::get_int_option(self.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+            Ok(0) => {}
+            Ok(e) | Err(e) => {
+                self.state.lock().phase = Phase::Setup;
+                return Err(Error::os(e, "connect"));
+            }
+        }
+        {
+            let mut session = self.state.lock();
+            if !matches!(session.phase, Phase::Connecting) {
+                return Ok(()); // another thread settled it
+            }
+            session.phase = Phase::Setup;
+        }
+        self.after_tcp_connect(dont_wait)
+    }
+
+    /// `SO_SSL_PERFORM_HANDSHAKE`: the deferred handshake with the name given (or the peer name). On a
+    /// non-blocking socket it answers WSAEWOULDBLOCK until the handshake is done; call it again.
+    pub fn perform_handshake(&self, name: Option<ServerName<'static>>) -> Result<()> {
+        let _call = self.enter()?;
+        if matches!(self.state.lock().phase, Phase::Connecting) {
+            self.settle_connect(false)?;
+        }
+        let name = {
+            let session = self.state.lock();
+            match &session.phase {
+                Phase::Plaintext => name.or_else(|| session.options.peer_name.clone()),
+                Phase::Handshake(_) | Phase::Handshaking(_) => {
+                    drop(session);
+                    return self.advance(false);
+                }
+                Phase::Setup | Phase::Connecting => {
+                    return Err(Error::new(
+                        WsaCode::ENOTCONN,
+                        "SO_SSL_PERFORM_HANDSHAKE: the socket is not connected",
+                    ))
+                }
+                Phase::Established(_) => {
+                    return Err(Error::new(
+                        WsaCode::EISCONN,
+                        "SO_SSL_PERFORM_HANDSHAKE: the handshake has already taken place",
+                    ))
+                }
+                Phase::Failed(e) => return Err(e.clone()),
+            }
+        };
+        self.begin(name, "SO_SSL_PERFORM_HANDSHAKE")?;
+        self.advance(false)
+    }
+
+    /// Create the TLS connection and park it. `name` is sent as SNI and checked; without one the peer's
+    /// address is used for the connection and no name is checked.
+    fn begin(&self, name: Option<ServerName<'static>>, what: &'static str) -> Result<()> {
+        // Wait for a plaintext send in progress to finish before the phase changes.
+        let _writers = self.outbound.lock();
+        let mut session = self.state.lock();
+        if !matches!(session.phase, Phase::Plaintext | Phase::Setup) {
+            return Ok(()); // another thread began it
+        }
+        let options = session.options.clone();
+        let config = config::client_config(options.protocols)?;
+        let connect_name = match &name {
+            Some(n) => n.clone(),
+            None => ServerName::IpAddress(
+                fd::peer_ip(self.fd)
+                    .ok_or_else(|| Error::new(WsaCode::ENOTCONN, "the socket has no IP peer"))?
+                    .into(),
+            ),
+        };
+        // Sessions are shared only between sockets that would decide alike: no hook, same peer
+        // address and port, same name (the name is part of the key rustls gives the store).
+        let session_scope = match (&options.hook, fd::peer_addr(self.fd)) {
+            (None, Some(addr)) => Some(format!("nohook|{addr}")),
+            _ => None,
+        };
+        let context = Arc::new(HandshakeContext {
+            judge: options.hook.clone(),
+            check_name: name,
+            session_scope,
+            outcome: parking_lot::Mutex::new(None),
+        });
+        // Current while the ClientHello is built: it consults the session store.
+        let conn = {
+            let _current = verify::enter(context.clone());
+            ClientConnection::new(config, connect_name).map_err(|e| {
+                Error::new(
+                    WsaCode::ECONNABORTED,
+                    format!("{what}: TLS setup failed: {e}"),
+                )
+            })?
+        };
+        let mut conn = conn;
+        conn.set_buffer_limit(None);
+        session.phase = Phase::Handshake(Box::new(Pending {
+            conn,
+            context,
+            what,
+            started: Instant::now(),
+        }));
+        Ok(())
+    }
+
+    /// Drive the parked handshake as far as possible; see the module's note.
+    pub(super) fn advance(&self, dont_wait: bool) -> Result<()> {
+        let me = thread::current().id();
+        let mut pending = {
+            let mut session = self.state.lock();
+            loop {
+                match &session.phase {
+                    Phase::Handshake(_) => {
+                        let Phase::Handshake(p) = std::mem::replace(&mut session.phase, Phase::Handshaking(me)) else {
+                            unreachable!("matched just above")
+                        };
+                        break p;
+                    }
+                    Phase::Handshaking(owner) if *owner == me => {
+                        return Err(Error::new(
+                            WsaCode::EINPROGRESS,
+                            "called from inside the handshake (the certificate hook) on the same socket",
+                        ))
+                    }
+                    Phase::Handshaking(_) => {
+                        if !self.may_block(dont_wait) {
+                            return Err(Error::new(WsaCode::EWOULDBLOCK, "the TLS handshake is in progress"));
+                        }
+                        self.handshake_done.wait(&mut session);
+                        if self.closed.load(Ordering::SeqCst) {
+                            return Err(self.interrupted());
+                        }
+                    }
+                    Phase::Established(_) | Phase::Plaintext => return Ok(()),
+                    Phase::Failed(e) => return Err(e.clone()),
+                    Phase::Setup | Phase::Connecting => {
+                        return Err(Error::new(WsaCode::ENOTCONN, "the socket is not connected"))
+                    }
+                }
+            }
+        };
+        let mut inbound = std::mem::take(&mut *self.inbound.lock());
+        let mut outbound = std::mem::take(&mut *self.outbound.lock());
+        let blocking = self.may_block(dont_wait);
+        let step = self.step(&mut pending, &mut inbound, &mut outbound, blocking);
+        *self.inbound.lock() = inbound;
+        *self.outbound.lock() = outbound;
+
+        let mut session = self.state.lock();
+        let result = match step {
+            Ok(Step::Done) => {
+                let conn = pending.conn;
+                log!(
+                    Level::Info,
+                    "fd {}: TLS established{} in {:?}: {:?} {:?}",
+                    self.fd,
+                    pending
+                        .context
+                        .check_name
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" with {}", n.to_str())),
+                    pending.started.elapsed(),
+                    conn.protocol_version(),
+                    conn.negotiated_cipher_suite().map(|s| s.suite())
+                );
+                if let Some(o) = pending.context.outcome.lock().as_ref() {
+                    log!(
+                        Level::Debug,
+                        "fd {}: certificate flags {:#x}, verdict {}",
+                        self.fd,
+                        o.flags,
+                        o.verdict
+                    );
+                }
+                session.info = Some(connection_info(&conn));
+                session.phase = Phase::Established(Box::new(conn));
+                Ok(())
+            }
+            Ok(Step::WouldBlock) => {
+                session.phase = Phase::Handshake(pending);
+                Err(Error::new(
+                    WsaCode::EWOULDBLOCK,
+                    "the TLS handshake is in progress (non-blocking socket)",
+                ))
+            }
+            Err(e) => {
+                let e = e.context(pending.what);
+                log!(Level::Error, "fd {}: {}", self.fd, e.reason());
+                session.phase = Phase::Failed(e.clone());
+                Err(e)
+            }
+        };
+        drop(session);
+        self.handshake_done.notify_all();
+        result
+    }
+
+    /// One run of the handshake engine, with no lock held.
+    fn step(
+        &self,
+        pending: &mut Pending,
+        inbound: &mut Inbound,
+        out: &mut Outbound,
+        blocking: bool,
+    ) -> Result<Step> {
+        let _current = verify::enter(pending.context.clone());
+        let conn = &mut pending.conn;
+        let mut read_deadline = None;
+        let mut write_deadline = None;
+        loop {
+            while conn.wants_write() {
+                conn.write_tls(&mut out.buf)
+                    .map_err(|e| Error::new(WsaCode::ECONNABORTED, e.to_string()))?;
+            }
+            match out.send_now(self.fd) {
+                Ok(true) => {}
+                Ok(false) if !blocking => return Ok(Step::WouldBlock),
+                Ok(false) => {
+                    let deadline = *write_deadline
+                        .get_or_insert_with(|| fd::deadline(self.fd, libc::SO_SNDTIMEO));
+                    self.wait(libc::POLLOUT, deadline, "handshake")?;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(aborted(format!(
+                        "sending the handshake failed: {}",
+                        os_words(e)
+                    )))
+                }
+            }
+            if !conn.is_handshaking() {
+                return Ok(Step::Done);
+            }
+            if inbound.start == inbound.end {
+                if inbound.buf.len() < RECORD_MAX {
+                    inbound.buf.resize(RECORD_MAX, 0);
+                }
+                match fd::recv_now(self.fd, &mut inbound.buf) {
+                    Ok(0) => {
+                        return Err(aborted(
+                            "the server closed the connection during the TLS handshake".into(),
+                        ))
+                    }
+                    Ok(n) => (inbound.start, inbound.end) = (0, n),
+                    Err(libc::EAGAIN) if !blocking => return Ok(Step::WouldBlock),
+                    Err(libc::EAGAIN) => {
+                        let deadline = *read_deadline
+                            .get_or_insert_with(|| fd::deadline(self.fd, libc::SO_RCVTIMEO));
+                        self.wait(libc::POLLIN, deadline, "handshake")?;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(aborted(format!(
+                            "the TLS handshake failed: {}",
+                            os_words(e)
+                        )))
+                    }
+                }
+            }
+            let Inbound {
+                buf,
+                start,
+                end,
+                records,
+                ..
+            } = inbound;
+            let taken = conn.read_tls(&mut &buf[*start..*end]).unwrap_or(0);
+            records.feed(&buf[*start..*start + taken]);
+            *start += taken;
+            if let Err(e) = conn.process_new_packets() {
+                // rustls queued an alert for the server: send it, never anything else.
+                let mut alert = Vec::new();
+                let _ = conn.write_tls(&mut alert);
+                let _ = fd::send_now(self.fd, &alert);
+                let outcome = pending.context.outcome.lock().clone();
+                return Err(handshake_error(&e, outcome.as_ref()));
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(self.interrupted());
+            }
+        }
+    }
+
+    /// What a `poll` on a socket whose handshake is parked must wait for: POLLOUT while handshake
+    /// bytes wait for the kernel, else POLLIN. None when no handshake is parked.
+    pub fn handshake_interest(&self) -> Option<i16> {
+        let session = self.state.lock();
+        match &session.phase {
+            Phase::Handshake(p) => {
+                let waiting =
+                    p.conn.wants_write() || self.outbound.try_lock().is_none_or(|o| !o.is_empty());
+                Some(if waiting { libc::POLLOUT } else { libc::POLLIN })
+            }
+            Phase::Connecting => Some(libc::POLLOUT),
+            _ => None,
+        }
+    }
+}
+
+fn in_progress(reason: &'static str) -> Error {
+    Error::new(WsaCode::EWOULDBLOCK, reason).with_errno(libc::EINPROGRESS)
+}
+
+fn aborted(reason: String) -> Error {
+    Error::new(WsaCode::ECONNABORTED, reason)
+}
+
+fn os_words(errno: fd::Errno) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// A handshake failure in words, with the CE certificate verdict when there was one.
+fn handshake_error(e: &rustls::Error, outcome: Option<&Outcome>) -> Error {
+    let reason = match (e, outcome) {
+        (rustls::Error::InvalidCertificate(_), Some(o)) if o.verdict != 0 => {
+            let who = if o.by_hook {
+                "the certificate validation hook"
+            } else {
+                "sslsock (no hook set)"
+            };
+            let problems = if o.problems.is_empty() {
+                "none".to_string()
+            } else {
+                o.problems.join("; ")
+            };
+            format!(
+                "the server's certificate was refused by {who}: verdict {} ({}), flags {:#x}; problems: {problems}",
+                o.verdict,
+                verdict_name(o.verdict),
+                o.flags
+            )
+        }
+        _ => format!("the TLS handshake failed: {}", tls_words(e)),
+    };
+    aborted(reason)
+}
+
+fn verdict_name(verdict: i32) -> &'static str {
+    match verdict {
+        0 => "SSL_ERR_OKAY",
+        2 => "SSL_ERR_FAILED",
+        3 => "SSL_ERR_BAD_LEN",
+        4 => "SSL_ERR_BAD_TYPE",
+        5 => "SSL_ERR_BAD_DATA",
+        6 => "SSL_ERR_NO_CERT",
+        7 => "SSL_ERR_BAD_SIG",
+        8 => "SSL_ERR_CERT_EXPIRED",
+        9 => "SSL_ERR_CERT_REVOKED",
+        10 => "SSL_ERR_CERT_UNKNOWN",
+        11 => "SSL_ERR_SIGNATURE",
+        _ => "unknown verdict",
+    }
+}
