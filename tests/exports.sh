@@ -9,7 +9,7 @@ not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
 exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' | sort)
 expected="WSACleanup WSAGetLastError WSAIoctl WSASetLastError WSAStartup __WSAFDIsSet close closesocket
 connect getsockopt ioctlsocket read recv send setsockopt shutdown socket sslsock_last_error_reason
-sslsock_select write"
+sslsock_select write poll select"
 for f in $expected; do
   if grep -qx "$f" <<<"$exported"; then ok "exports $f"; else not_ok "exports $f"; fi
 done

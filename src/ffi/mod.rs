@@ -20,6 +20,7 @@ pub mod io;
 pub mod ioctl;
 pub mod lifecycle;
 pub mod options;
+pub mod poll;
 pub mod select;
 pub mod winsock;
 

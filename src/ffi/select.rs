@@ -9,10 +9,9 @@
 use std::ffi::{c_int, c_uint};
 use std::time::{Duration, Instant};
 
+use super::poll::{self, OnClosed};
 use super::{guard, SOCKET_ERROR};
 use crate::error::{Error, WsaCode};
-use crate::sys::real;
-use crate::table;
 
 /// The head of a Windows `fd_set`: `fd_count` then `fd_array[fd_count]` (FD_SETSIZE is the program's).
 #[repr(C)]
@@ -127,101 +126,56 @@ fn wait_ready(
     deadline: Option<Instant>,
 ) -> crate::error::Result<c_int> {
     let mut fds: Vec<libc::pollfd> = Vec::new();
-    let slot = |fd: c_int, events: i16, fds: &mut Vec<libc::pollfd>| match fds
-        .iter_mut()
-        .find(|p| p.fd == fd)
-    {
-        Some(p) => p.events |= events,
-        None => fds.push(libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        }),
-    };
-    for &s in &r.sockets {
-        slot(s, libc::POLLIN, &mut fds);
-    }
-    for &s in &w.sockets {
-        slot(s, libc::POLLOUT, &mut fds);
-    }
-    for &s in &e.sockets {
-        slot(s, libc::POLLPRI, &mut fds);
+    for (set, events) in [
+        (&*r, libc::POLLIN),
+        (&*w, libc::POLLOUT),
+        (&*e, libc::POLLPRI),
+    ] {
+        for &fd in &set.sockets {
+            match fds.iter_mut().find(|p| p.fd == fd) {
+                Some(p) => p.events |= events,
+                None => fds.push(libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                }),
+            }
+        }
     }
     loop {
-        // Secure sockets with data already inside sslsock are ready without asking the kernel.
-        let buffered: Vec<c_int> = r
-            .sockets
-            .iter()
-            .copied()
-            .filter(|&s| table::lookup(s).is_some_and(|sock| sock.readable_now()))
-            .collect();
-        let timeout_ms = if !buffered.is_empty() {
-            0
-        } else {
-            match deadline {
-                None => -1,
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(c_int::MAX as u128) as c_int,
-            }
-        };
-        for p in fds.iter_mut() {
-            p.revents = 0;
-        }
-        // SAFETY: `fds` is a valid array of its length.
-        let n = unsafe { real::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if n < 0 {
-            let errno = crate::error::errno();
-            if errno == libc::EINTR {
-                continue;
-            }
-            return Err(Error::os(errno, "select"));
-        }
-        let revents = |s: c_int| fds.iter().find(|p| p.fd == s).map_or(0, |p| p.revents);
-        if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
-            return Err(Error::new(
-                WsaCode::ENOTSOCK,
-                "select: a set holds a descriptor that is not an open socket",
-            ));
-        }
-        r.ready = r
-            .sockets
-            .iter()
-            .copied()
-            .filter(|&s| {
-                if buffered.contains(&s) {
-                    return true;
-                }
-                let ev = revents(s);
-                if ev & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
-                    return false;
-                }
-                // The kernel has bytes; for a secure socket they must make data (a whole record).
-                table::lookup(s).is_none_or(|sock| sock.readable_after_input())
-            })
-            .collect();
-        w.ready = w
-            .sockets
-            .iter()
-            .copied()
-            .filter(|&s| revents(s) & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
-            .collect();
-        e.ready = e
-            .sockets
-            .iter()
-            .copied()
-            .filter(|&s| revents(s) & (libc::POLLPRI | libc::POLLERR) != 0)
-            .collect();
-        let total = r.ready.len() + w.ready.len() + e.ready.len();
-        if total > 0 {
-            return Ok(total as c_int);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(0);
+        match poll::wait(&mut fds, deadline, OnClosed::Interrupt) {
+            Ok(_) => break,
+            // Winsock's select is not ended by signals.
+            Err(e) if e.errno() == libc::EINTR && e.code() != WsaCode::EINTR => continue,
+            Err(e) => return Err(e),
         }
     }
+    if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+        return Err(Error::new(
+            WsaCode::ENOTSOCK,
+            "select: a set holds a descriptor that is not an open socket",
+        ));
+    }
+    let revents = |s: c_int| fds.iter().find(|p| p.fd == s).map_or(0, |p| p.revents);
+    r.ready = r
+        .sockets
+        .iter()
+        .copied()
+        .filter(|&s| revents(s) & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+        .collect();
+    w.ready = w
+        .sockets
+        .iter()
+        .copied()
+        .filter(|&s| revents(s) & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+        .collect();
+    e.ready = e
+        .sockets
+        .iter()
+        .copied()
+        .filter(|&s| revents(s) & (libc::POLLPRI | libc::POLLERR) != 0)
+        .collect();
+    Ok((r.ready.len() + w.ready.len() + e.ready.len()) as c_int)
 }
 
 /// Implements Winsock `__WSAFDIsSet` (what the Windows `FD_ISSET` expands to): whether `fd` is in `set`.

@@ -11,4 +11,4 @@ mod socket;
 mod verify;
 
 pub use options::{parse_server_name, CertJudge, Flags, Options, Protocols};
-pub use socket::{RecvFlags, SecureSocket};
+pub use socket::{InFlight, RecvFlags, SecureSocket};

@@ -138,7 +138,8 @@ pub struct SecureSocket {
 }
 
 /// A call in progress on the socket (see the module's note on closing).
-pub(super) struct InFlight<'a>(&'a SecureSocket);
+/// A call in progress on the socket: while one exists, `close` wakes it and defers closing the descriptor.
+pub struct InFlight<'a>(&'a SecureSocket);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
@@ -188,12 +189,18 @@ impl SecureSocket {
         })
     }
 
+    /// Whether `close` has been called on the socket.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     /// The descriptor.
     pub fn fd(&self) -> c_int {
         self.fd
     }
 
-    pub(super) fn enter(&self) -> Result<InFlight<'_>> {
+    /// Register a call in progress (fails if the socket is already closed).
+    pub fn enter(&self) -> Result<InFlight<'_>> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {

@@ -115,4 +115,12 @@ real_functions! {
     fn close(fd: c_int) -> c_int;
     /// libc `poll`.
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    /// libc `select`.
+    fn select(
+        nfds: c_int,
+        readfds: *mut libc::fd_set,
+        writefds: *mut libc::fd_set,
+        exceptfds: *mut libc::fd_set,
+        timeout: *mut libc::timeval
+    ) -> c_int;
 }

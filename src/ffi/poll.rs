@@ -1,0 +1,258 @@
+//! Readiness: POSIX `poll` and `select`, and the engine the Winsock `select` shares.
+//!
+//! The kernel cannot see what sslsock holds, so a secure socket's readiness is sslsock's:
+//! - readable at once when decrypted data, the end of the stream or a failure is waiting inside sslsock;
+//! - not readable merely because ciphertext arrived that does not complete a record (the engine takes
+//!   it in and keeps waiting);
+//! - while a non-blocking handshake is parked, the kernel is asked for what TLS needs (POLLIN or
+//!   POLLOUT), and when that comes the events the program asked for are reported, so that its next
+//!   `send`/`recv`/`SO_SSL_PERFORM_HANDSHAKE` moves the handshake on;
+//! - a socket closed by another thread during the wait ends it (POSIX: POLLNVAL; Winsock: WSAEINTR).
+//!
+//! `epoll` is not interposed: it reports kernel readiness only (see docs/api.md). A non-blocking
+//! `recv` after such a report answers WSAEWOULDBLOCK rather than block.
+//!
+//! Sets with no secure descriptor go straight to libc.
+
+use std::ffi::c_int;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{guard, plain, SOCKET_ERROR};
+use crate::error::{Error, Result, WsaCode};
+use crate::secure::SecureSocket;
+use crate::sys::real;
+use crate::table;
+
+const READ_EVENTS: i16 = libc::POLLIN | libc::POLLRDNORM;
+const WRITE_EVENTS: i16 = libc::POLLOUT | libc::POLLWRNORM;
+const TROUBLE: i16 = libc::POLLERR | libc::POLLHUP;
+
+/// What to do when a secure socket is closed by another thread during the wait.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnClosed {
+    /// Report POLLNVAL for it (POSIX `poll`/`select`).
+    Invalid,
+    /// Fail the whole call with WSAEINTR (Winsock `select`).
+    Interrupt,
+}
+
+/// The time left until `deadline`, in poll's milliseconds (rounded up; -1 for none).
+fn millis_until(deadline: Option<Instant>) -> c_int {
+    match deadline {
+        None => -1,
+        Some(d) => d
+            .saturating_duration_since(Instant::now())
+            .as_micros()
+            .div_ceil(1000)
+            .min(c_int::MAX as u128) as c_int,
+    }
+}
+
+/// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
+/// entries have any. EINTR from a signal is returned as an error (POSIX); callers that restart do so.
+pub fn wait(
+    fds: &mut [libc::pollfd],
+    deadline: Option<Instant>,
+    on_closed: OnClosed,
+) -> Result<usize> {
+    let sockets: Vec<Option<Arc<SecureSocket>>> = fds.iter().map(|p| table::lookup(p.fd)).collect();
+    // While we wait, a close of one of these sockets wakes us instead of leaving us on a dead descriptor.
+    let _watching: Vec<_> = sockets
+        .iter()
+        .flatten()
+        .filter_map(|s| s.enter().ok())
+        .collect();
+    let requested: Vec<i16> = fds.iter().map(|p| p.events).collect();
+    let mut kernel: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|p| libc::pollfd {
+            fd: p.fd,
+            events: p.events,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let mut early = vec![0i16; fds.len()];
+        let mut handshake = vec![false; fds.len()];
+        let mut any_early = false;
+        for (i, sock) in sockets.iter().enumerate() {
+            kernel[i].events = requested[i];
+            kernel[i].revents = 0;
+            let Some(sock) = sock else { continue };
+            if sock.is_closed() {
+                if on_closed == OnClosed::Interrupt {
+                    return Err(Error::new(
+                        WsaCode::EINTR,
+                        "select: a socket in the sets was closed by another thread",
+                    ));
+                }
+                early[i] = libc::POLLNVAL;
+                any_early = true;
+            } else if let Some(needed) = sock.handshake_interest() {
+                kernel[i].events = needed;
+                handshake[i] = true;
+            } else if requested[i] & READ_EVENTS != 0 && sock.readable_now() {
+                early[i] = requested[i] & READ_EVENTS;
+                any_early = true;
+            }
+        }
+        let timeout = if any_early { 0 } else { millis_until(deadline) };
+        // SAFETY: `kernel` is a valid array of its length.
+        let n = unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            return Err(Error::last_os("poll"));
+        }
+        let mut ready = 0;
+        for i in 0..fds.len() {
+            let got = kernel[i].revents;
+            let mut revents = got | early[i];
+            if let Some(sock) = &sockets[i] {
+                if early[i] & libc::POLLNVAL != 0 {
+                    revents = libc::POLLNVAL;
+                } else if handshake[i] {
+                    revents = if got & (kernel[i].events | TROUBLE | libc::POLLNVAL) != 0 {
+                        (requested[i] & (READ_EVENTS | WRITE_EVENTS))
+                            | (got & (TROUBLE | libc::POLLNVAL))
+                    } else {
+                        0
+                    };
+                } else if early[i] == 0 && got & READ_EVENTS != 0 && !sock.readable_after_input() {
+                    // Ciphertext that does not finish a record: taken in, not reported.
+                    revents &= !READ_EVENTS;
+                }
+            }
+            fds[i].revents = revents;
+            if revents != 0 {
+                ready += 1;
+            }
+        }
+        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(ready);
+        }
+    }
+}
+
+/// Implements POSIX `poll`. With no secure descriptor among `fds`: libc's `poll` itself. Otherwise the
+/// secure sockets' readiness is sslsock's (see the module's note).
+///
+/// # Safety
+/// As libc's `poll`: `fds` valid for `nfds` entries.
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+    let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
+        &mut []
+    } else {
+        // SAFETY: the caller vouches for `nfds` entries at `fds`.
+        unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
+    };
+    if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+        // SAFETY: the caller's arguments, passed through.
+        return plain("poll", unsafe { real::poll(fds, nfds, timeout) });
+    }
+    let deadline = (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    guard("poll", SOCKET_ERROR, || {
+        wait(entries, deadline, OnClosed::Invalid).map(|n| n as c_int)
+    })
+}
+
+/// Implements POSIX `select` (the `fd_set` bit arrays of `<sys/select.h>`). With no secure descriptor
+/// in the sets: libc's `select` itself. Otherwise as `poll`; the sets come back holding the ready
+/// descriptors and `timeout` the time left, as on Linux.
+///
+/// # Safety
+/// As libc's `select`.
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut libc::fd_set,
+    writefds: *mut libc::fd_set,
+    exceptfds: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> c_int {
+    let limit = nfds.clamp(0, libc::FD_SETSIZE as c_int);
+    let sets = [readfds, writefds, exceptfds];
+    // SAFETY: each non-NULL set is a valid fd_set (caller); FD_ISSET only reads it, below FD_SETSIZE.
+    let is_set =
+        |set: *mut libc::fd_set, fd: c_int| !set.is_null() && unsafe { libc::FD_ISSET(fd, set) };
+    if !(0..limit).any(|fd| table::maybe_secure(fd) && sets.iter().any(|&s| is_set(s, fd))) {
+        // SAFETY: the caller's arguments, passed through.
+        return plain("select", unsafe {
+            real::select(nfds, readfds, writefds, exceptfds, timeout)
+        });
+    }
+    guard("select", SOCKET_ERROR, || {
+        let mut fds = Vec::new();
+        for fd in 0..limit {
+            let mut events = 0;
+            if is_set(readfds, fd) {
+                events |= libc::POLLIN;
+            }
+            if is_set(writefds, fd) {
+                events |= libc::POLLOUT;
+            }
+            if is_set(exceptfds, fd) {
+                events |= libc::POLLPRI;
+            }
+            if events != 0 {
+                fds.push(libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                });
+            }
+        }
+        let deadline = if timeout.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL timeval from the caller.
+            let tv = unsafe { *timeout };
+            if tv.tv_sec < 0 || tv.tv_usec < 0 {
+                return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
+            }
+            Some(
+                Instant::now()
+                    + Duration::from_secs(tv.tv_sec as u64)
+                    + Duration::from_micros(tv.tv_usec as u64),
+            )
+        };
+        wait(&mut fds, deadline, OnClosed::Invalid)?;
+        if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+            return Err(Error::new(
+                WsaCode::ENOTSOCK,
+                "select: a descriptor in the sets is not open",
+            )
+            .with_errno(libc::EBADF));
+        }
+        let mut count = 0;
+        for &set in &sets {
+            if !set.is_null() {
+                // SAFETY: a valid fd_set (caller).
+                unsafe { libc::FD_ZERO(set) };
+            }
+        }
+        for p in &fds {
+            let marks = [
+                (readfds, READ_EVENTS | TROUBLE),
+                (writefds, WRITE_EVENTS | libc::POLLERR),
+                (exceptfds, libc::POLLPRI),
+            ];
+            for (set, bits) in marks {
+                if !set.is_null() && p.revents & bits != 0 && p.events & bits != 0 {
+                    // SAFETY: a valid fd_set and fd < FD_SETSIZE.
+                    unsafe { libc::FD_SET(p.fd, set) };
+                    count += 1;
+                }
+            }
+        }
+        if let (false, Some(d)) = (timeout.is_null(), deadline) {
+            let left = d.saturating_duration_since(Instant::now());
+            // SAFETY: non-NULL timeval from the caller.
+            unsafe {
+                (*timeout).tv_sec = left.as_secs() as libc::time_t;
+                (*timeout).tv_usec = left.subsec_micros() as libc::suseconds_t;
+            }
+        }
+        Ok(count)
+    })
+}
