@@ -3,7 +3,8 @@
 //! Every interposed call asks "is this descriptor secure?" first, so the answer for a plain descriptor
 //! costs one relaxed atomic load of a bit and no lock: a static bitmap covers descriptors below
 //! 2^20 (128 KiB of zero pages until used), and a counter covers the rare higher numbers. Only secure
-//! descriptors go on to the map behind a read lock.
+//! descriptors go on to the maps, sharded by descriptor number so that threads working on different
+//! sockets do not meet on one lock.
 
 use std::collections::BTreeMap;
 use std::ffi::c_int;
@@ -17,7 +18,13 @@ use crate::secure::SecureSocket;
 const BITMAP_FDS: usize = 1 << 20;
 static BITMAP: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
 static HIGH_SECURE: AtomicUsize = AtomicUsize::new(0);
-static MAP: RwLock<BTreeMap<c_int, Arc<SecureSocket>>> = RwLock::new(BTreeMap::new());
+const SHARDS: usize = 64;
+type Shard = RwLock<BTreeMap<c_int, Arc<SecureSocket>>>;
+static MAPS: [Shard; SHARDS] = [const { RwLock::new(BTreeMap::new()) }; SHARDS];
+
+fn shard(fd: c_int) -> &'static Shard {
+    &MAPS[fd.unsigned_abs() as usize % SHARDS]
+}
 
 fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
     let fd = usize::try_from(fd).ok()?;
@@ -39,12 +46,12 @@ pub fn lookup(fd: c_int) -> Option<Arc<SecureSocket>> {
     if !maybe_secure(fd) {
         return None;
     }
-    MAP.read().get(&fd).cloned()
+    shard(fd).read().get(&fd).cloned()
 }
 
 /// Make `fd` secure with `socket` (replacing any stale state).
 pub fn insert(fd: c_int, socket: Arc<SecureSocket>) {
-    let mut map = MAP.write();
+    let mut map = shard(fd).write();
     if map.insert(fd, socket).is_none() {
         match bit(fd) {
             Some((word, mask)) => {
@@ -62,7 +69,7 @@ pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
     if !maybe_secure(fd) {
         return None;
     }
-    let mut map = MAP.write();
+    let mut map = shard(fd).write();
     let removed = map.remove(&fd);
     if removed.is_some() {
         match bit(fd) {
@@ -79,5 +86,27 @@ pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
 
 /// Number of secure descriptors (diagnostics and tests).
 pub fn len() -> usize {
-    MAP.read().len()
+    MAPS.iter().map(|m| m.read().len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_until_inserted_and_after_removal() {
+        for fd in [7, 1_000_003, (1 << 20) + 5] {
+            assert!(!maybe_secure(fd));
+            assert!(lookup(fd).is_none());
+            insert(fd, SecureSocket::new(fd));
+            assert!(maybe_secure(fd));
+            assert_eq!(lookup(fd).map(|s| s.fd()), Some(fd));
+            insert(fd, SecureSocket::new(fd)); // replacing keeps one entry
+            assert!(remove(fd).is_some());
+            assert!(remove(fd).is_none());
+            assert!(lookup(fd).is_none());
+        }
+        assert!(!maybe_secure(-1));
+        assert_eq!(HIGH_SECURE.load(Ordering::Acquire), 0);
+    }
 }
