@@ -15,6 +15,7 @@
 pub mod abi;
 pub mod error;
 pub mod ffi;
+mod fork;
 mod log;
 pub mod secure;
 mod settings;

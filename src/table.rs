@@ -84,6 +84,33 @@ pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
     removed
 }
 
+/// The secure descriptors between `first` and `last` inclusive (`close_range`).
+pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
+    MAPS.iter()
+        .flat_map(|m| {
+            m.read()
+                .range(first..=last)
+                .map(|(fd, _)| *fd)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Take every shard for writing (fork's `prepare`): released by `unlock_all` in parent and child.
+pub fn lock_all() {
+    for map in &MAPS {
+        std::mem::forget(map.write());
+    }
+}
+
+/// Release what `lock_all` took.
+pub fn unlock_all() {
+    for map in &MAPS {
+        // SAFETY: `lock_all` took this write lock and forgot its guard; this is its only release.
+        unsafe { map.force_unlock_write() };
+    }
+}
+
 /// Number of secure descriptors (diagnostics and tests).
 pub fn len() -> usize {
     MAPS.iter().map(|m| m.read().len()).sum()

@@ -63,13 +63,14 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 }
 
 /// Implements POSIX `close`. A secure socket sends close_notify when it can without waiting, loses all
-/// its state, and wakes any thread blocked on it (which then fails with WSAEINTR).
+/// its state, and wakes any thread blocked on it (which then fails with WSAEINTR). If other descriptors
+/// share the session (`dup`), only this number is closed.
 #[no_mangle]
 pub extern "C" fn close(fd: c_int) -> c_int {
     match table::remove(fd) {
         // SAFETY: plain integer.
         None => plain("close", unsafe { real::close(fd) }),
-        Some(sock) => guard("close", SOCKET_ERROR, || sock.close().map(|()| 0)),
+        Some(sock) => super::descriptors::close_secure(fd, sock, "close"),
     }
 }
 
@@ -78,7 +79,7 @@ pub extern "C" fn close(fd: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn closesocket(s: c_int) -> c_int {
     if let Some(sock) = table::remove(s) {
-        return guard("closesocket", SOCKET_ERROR, || sock.close().map(|()| 0));
+        return super::descriptors::close_secure(s, sock, "closesocket");
     }
     guard("closesocket", SOCKET_ERROR, || match fd::is_socket(s) {
         Ok(true) => fd::close(s)

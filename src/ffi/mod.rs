@@ -15,6 +15,7 @@ use crate::secure::SecureSocket;
 use crate::settings::Level;
 use crate::sys::fd;
 
+pub mod descriptors;
 mod hook;
 pub mod io;
 pub mod ioctl;

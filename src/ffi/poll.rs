@@ -56,7 +56,11 @@ pub fn wait(
     deadline: Option<Instant>,
     on_closed: OnClosed,
 ) -> Result<usize> {
-    let sockets: Vec<Option<Arc<SecureSocket>>> = fds.iter().map(|p| table::lookup(p.fd)).collect();
+    // Sockets inherited across fork are the parent's: the kernel's view is all the child gets.
+    let sockets: Vec<Option<Arc<SecureSocket>>> = fds
+        .iter()
+        .map(|p| table::lookup(p.fd).filter(|s| !s.is_inherited()))
+        .collect();
     // While we wait, a close of one of these sockets wakes us instead of leaving us on a dead descriptor.
     let _watching: Vec<_> = sockets
         .iter()
@@ -102,6 +106,18 @@ pub fn wait(
         let n = unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) };
         if n < 0 {
             return Err(Error::last_os("poll"));
+        }
+        // A close by another thread is what woke us, or happened meanwhile: it decides the outcome.
+        for (i, sock) in sockets.iter().enumerate() {
+            if sock.as_ref().is_some_and(|s| s.is_closed()) {
+                if on_closed == OnClosed::Interrupt {
+                    return Err(Error::new(
+                        WsaCode::EINTR,
+                        "select: a socket in the sets was closed by another thread",
+                    ));
+                }
+                early[i] = libc::POLLNVAL;
+            }
         }
         let mut ready = 0;
         for i in 0..fds.len() {
@@ -255,4 +271,23 @@ pub unsafe extern "C" fn select(
         }
         Ok(count)
     })
+}
+
+/// Implements glibc `__poll_chk` (fortified `poll`).
+///
+/// # Safety
+/// As libc's `__poll_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: c_int,
+    fdslen: usize,
+) -> c_int {
+    if (nfds as usize).saturating_mul(std::mem::size_of::<libc::pollfd>()) > fdslen {
+        // SAFETY: the caller's arguments: libc's own check reports the overflow.
+        return unsafe { real::__poll_chk(fds, nfds, timeout, fdslen) };
+    }
+    // SAFETY: as `poll`.
+    unsafe { poll(fds, nfds, timeout) }
 }

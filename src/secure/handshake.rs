@@ -81,7 +81,7 @@ impl SecureSocket {
             }
             None => {}
         }
-        if let Err(errno) = fd::connect(self.fd, addr) {
+        if let Err(errno) = fd::connect(self.fd(), addr) {
             if errno == libc::EINPROGRESS {
                 self.state.lock().phase = Phase::Connecting;
                 return Err(in_progress("connect: in progress on a non-blocking socket"));
@@ -111,7 +111,7 @@ impl SecureSocket {
             log!(
                 Level::Debug,
                 "fd {}: connected in plaintext (deferred handshake)",
-                self.fd
+                self.fd()
             );
             return Ok(());
         }
@@ -133,11 +133,11 @@ impl SecureSocket {
     fn settle_connect(&self, dont_wait: bool) -> Result<()> {
         let blocking = self.may_block(dont_wait);
         let deadline = if blocking {
-            fd::deadline(self.fd, libc::SO_SNDTIMEO)
+            fd::deadline(self.fd(), libc::SO_SNDTIMEO)
         } else {
             Some(Instant::now())
         };
-        match fd::wait(self.fd, libc::POLLOUT, deadline) {
+        match fd::wait(self.fd(), libc::POLLOUT, deadline) {
             Ok(0) if !blocking => {
                 return Err(Error::new(
                     WsaCode::EWOULDBLOCK,
@@ -148,7 +148,7 @@ impl SecureSocket {
             Ok(_) => {}
             Err(e) => return Err(Error::os(e, "connect")),
         }
-        match fd::get_int_option(self.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+        match fd::get_int_option(self.fd(), libc::SOL_SOCKET, libc::SO_ERROR) {
             Ok(0) => {}
             Ok(e) | Err(e) => {
                 self.state.lock().phase = Phase::Setup;
@@ -213,14 +213,14 @@ impl SecureSocket {
         let connect_name = match &name {
             Some(n) => n.clone(),
             None => ServerName::IpAddress(
-                fd::peer_ip(self.fd)
+                fd::peer_ip(self.fd())
                     .ok_or_else(|| Error::new(WsaCode::ENOTCONN, "the socket has no IP peer"))?
                     .into(),
             ),
         };
         // Sessions are shared only between sockets that would decide alike: no hook, same peer
         // address and port, same name (the name is part of the key rustls gives the store).
-        let session_scope = match (&options.hook, fd::peer_addr(self.fd)) {
+        let session_scope = match (&options.hook, fd::peer_addr(self.fd())) {
             (None, Some(addr)) => Some(format!("nohook|{addr}")),
             _ => None,
         };
@@ -301,7 +301,7 @@ impl SecureSocket {
                 log!(
                     Level::Info,
                     "fd {}: TLS established{} in {:?}: {:?} {:?}",
-                    self.fd,
+                    self.fd(),
                     pending
                         .context
                         .check_name
@@ -315,7 +315,7 @@ impl SecureSocket {
                     log!(
                         Level::Debug,
                         "fd {}: certificate flags {:#x}, verdict {}",
-                        self.fd,
+                        self.fd(),
                         o.flags,
                         o.verdict
                     );
@@ -333,7 +333,7 @@ impl SecureSocket {
             }
             Err(e) => {
                 let e = e.context(pending.what);
-                log!(Level::Error, "fd {}: {}", self.fd, e.reason());
+                log!(Level::Error, "fd {}: {}", self.fd(), e.reason());
                 session.phase = Phase::Failed(e.clone());
                 Err(e)
             }
@@ -360,12 +360,12 @@ impl SecureSocket {
                 conn.write_tls(&mut out.buf)
                     .map_err(|e| Error::new(WsaCode::ECONNABORTED, e.to_string()))?;
             }
-            match out.send_now(self.fd) {
+            match out.send_now(self.fd()) {
                 Ok(true) => {}
                 Ok(false) if !blocking => return Ok(Step::WouldBlock),
                 Ok(false) => {
                     let deadline = *write_deadline
-                        .get_or_insert_with(|| fd::deadline(self.fd, libc::SO_SNDTIMEO));
+                        .get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_SNDTIMEO));
                     self.wait(libc::POLLOUT, deadline, "handshake")?;
                     continue;
                 }
@@ -383,7 +383,7 @@ impl SecureSocket {
                 if inbound.buf.len() < RECORD_MAX {
                     inbound.buf.resize(RECORD_MAX, 0);
                 }
-                match fd::recv_now(self.fd, &mut inbound.buf) {
+                match fd::recv_now(self.fd(), &mut inbound.buf) {
                     Ok(0) => {
                         return Err(aborted(
                             "the server closed the connection during the TLS handshake".into(),
@@ -393,7 +393,7 @@ impl SecureSocket {
                     Err(libc::EAGAIN) if !blocking => return Ok(Step::WouldBlock),
                     Err(libc::EAGAIN) => {
                         let deadline = *read_deadline
-                            .get_or_insert_with(|| fd::deadline(self.fd, libc::SO_RCVTIMEO));
+                            .get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_RCVTIMEO));
                         self.wait(libc::POLLIN, deadline, "handshake")?;
                         continue;
                     }
@@ -419,7 +419,7 @@ impl SecureSocket {
                 // rustls queued an alert for the server: send it, never anything else.
                 let mut alert = Vec::new();
                 let _ = conn.write_tls(&mut alert);
-                let _ = fd::send_now(self.fd, &alert);
+                let _ = fd::send_now(self.fd(), &alert);
                 let outcome = pending.context.outcome.lock().clone();
                 return Err(handshake_error(&e, outcome.as_ref()));
             }

@@ -16,7 +16,7 @@
 //! is closed by whoever leaves last, so a blocked call never touches a reused descriptor number.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Instant;
@@ -127,7 +127,12 @@ impl Outbound {
 
 /// The state of one secure descriptor.
 pub struct SecureSocket {
-    pub(super) fd: c_int,
+    /// The descriptor the socket's I/O uses (one of `descriptors`).
+    io_fd: AtomicI32,
+    /// Every descriptor number that refers to this socket (`dup` shares the session).
+    descriptors: Mutex<Vec<c_int>>,
+    /// The fork generation the socket belongs to (see `fork`).
+    generation: u64,
     pub(super) state: Mutex<Session>,
     pub(super) handshake_done: Condvar,
     pub(super) inbound: Mutex<Inbound>,
@@ -171,8 +176,11 @@ enum Pulled {
 impl SecureSocket {
     /// Secure state for a descriptor that just got `SO_SECURE`.
     pub fn new(fd: c_int) -> Arc<SecureSocket> {
+        crate::fork::watch();
         Arc::new(SecureSocket {
-            fd,
+            io_fd: AtomicI32::new(fd),
+            descriptors: Mutex::new(vec![fd]),
+            generation: crate::fork::generation(),
             state: Mutex::new(Session {
                 options: Options::default(),
                 phase: Phase::Setup,
@@ -194,13 +202,50 @@ impl SecureSocket {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// The descriptor.
+    /// The descriptor the socket's I/O uses.
     pub fn fd(&self) -> c_int {
-        self.fd
+        self.io_fd.load(Ordering::Relaxed)
+    }
+
+    /// Whether the socket was inherited across `fork`: the parent owns its TLS session, so the child may
+    /// only close its descriptor (no close_notify, no shutdown) and every other call fails.
+    pub fn is_inherited(&self) -> bool {
+        self.generation != crate::fork::generation()
+    }
+
+    /// Another descriptor now refers to this socket (`dup`, `dup2`, `fcntl(F_DUPFD)`).
+    pub fn attach(&self, fd: c_int) {
+        let mut fds = self.descriptors.lock();
+        if !fds.contains(&fd) {
+            fds.push(fd);
+        }
+    }
+
+    /// `fd` no longer refers to this socket. Returns true when other descriptors still do (then the
+    /// session lives on and only `fd` is to be closed), false when it was the last one.
+    pub fn detach(&self, fd: c_int) -> bool {
+        let mut fds = self.descriptors.lock();
+        fds.retain(|&d| d != fd);
+        match fds.first() {
+            Some(&other) => {
+                if self.fd() == fd {
+                    self.io_fd.store(other, Ordering::Relaxed);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Register a call in progress (fails if the socket is already closed).
     pub fn enter(&self) -> Result<InFlight<'_>> {
+        if self.is_inherited() {
+            return Err(Error::new(
+                WsaCode::ECONNABORTED,
+                "this secure socket was inherited across fork(): its TLS session belongs to the parent; \
+                 the child may only close it",
+            ));
+        }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {
@@ -215,7 +260,7 @@ impl SecureSocket {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        fd::close(self.fd).map_err(|e| Error::os(e, "close"))
+        fd::close(self.fd()).map_err(|e| Error::os(e, "close"))
     }
 
     pub(super) fn interrupted(&self) -> Error {
@@ -232,7 +277,7 @@ impl SecureSocket {
         deadline: Option<Instant>,
         what: &'static str,
     ) -> Result<()> {
-        let ready = fd::wait(self.fd, events, deadline).map_err(|e| Error::os(e, what))?;
+        let ready = fd::wait(self.fd(), events, deadline).map_err(|e| Error::os(e, what))?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.interrupted());
         }
@@ -248,7 +293,7 @@ impl SecureSocket {
     /// Whether a call may block: not with MSG_DONTWAIT, not on a non-blocking descriptor. Asked only
     /// when a call would have to wait, so the fast path makes no extra system call.
     pub(super) fn may_block(&self, dont_wait: bool) -> bool {
-        !dont_wait && !fd::is_nonblocking(self.fd)
+        !dont_wait && !fd::is_nonblocking(self.fd())
     }
 
     // ---- settings (before the handshake) ----
@@ -378,7 +423,7 @@ impl SecureSocket {
                 ));
             }
             if deadline.is_none() {
-                deadline = Some(fd::deadline(self.fd, libc::SO_RCVTIMEO));
+                deadline = Some(fd::deadline(self.fd(), libc::SO_RCVTIMEO));
             }
             self.wait(libc::POLLIN, deadline.flatten(), "recv")?;
         }
@@ -412,7 +457,7 @@ impl SecureSocket {
                 }
                 // SAFETY: `buf` is valid for writes of its length.
                 let n = unsafe {
-                    crate::sys::real::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), c_flags)
+                    crate::sys::real::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), c_flags)
                 };
                 match n {
                     0 if !buf.is_empty() => Ok(Step::End),
@@ -472,7 +517,7 @@ impl SecureSocket {
         log!(
             Level::Warn,
             "fd {}: the server closed without close_notify (at a record boundary: end of data)",
-            self.fd
+            self.fd()
         );
         Ok(Step::End)
     }
@@ -494,7 +539,7 @@ impl SecureSocket {
             }
             inbound.start = 0;
             inbound.end = 0;
-            match fd::recv_now(self.fd, &mut inbound.buf) {
+            match fd::recv_now(self.fd(), &mut inbound.buf) {
                 Ok(0) => {
                     eof = true;
                     inbound.eof = true;
@@ -547,7 +592,7 @@ impl SecureSocket {
             );
             session.phase = Phase::Failed(error.clone());
             drop(session);
-            let _ = fd::send_now(self.fd, &alert);
+            let _ = fd::send_now(self.fd(), &alert);
             return Err(error);
         }
         // Post-handshake messages may need an answer (TLS 1.3 key update): send it if no writer is busy;
@@ -580,7 +625,7 @@ impl SecureSocket {
         if plaintext {
             let mut n: c_int = 0;
             // SAFETY: FIONREAD writes one int; sslsock does not export ioctl.
-            if unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut n) } != 0 {
+            if unsafe { libc::ioctl(self.fd(), libc::FIONREAD, &mut n) } != 0 {
                 return Err(Error::last_os("ioctlsocket(FIONREAD)"));
             }
             return Ok(n.max(0) as usize);
@@ -672,7 +717,7 @@ impl SecureSocket {
                     // handshake from starting until this plaintext is in the kernel.
                     let n = unsafe {
                         crate::sys::real::send(
-                            self.fd,
+                            self.fd(),
                             data.as_ptr().cast(),
                             data.len(),
                             c_flags | libc::MSG_NOSIGNAL,
@@ -745,7 +790,7 @@ impl SecureSocket {
                 ));
             }
             if deadline.is_none() {
-                deadline = Some(fd::deadline(self.fd, libc::SO_SNDTIMEO));
+                deadline = Some(fd::deadline(self.fd(), libc::SO_SNDTIMEO));
             }
             self.wait(libc::POLLOUT, deadline.flatten(), "send")?;
         }
@@ -753,7 +798,7 @@ impl SecureSocket {
 
     /// Send what the kernel takes now; true when nothing is left.
     fn flush_now(&self, out: &mut Outbound) -> Result<bool> {
-        out.send_now(self.fd).map_err(|e| {
+        out.send_now(self.fd()).map_err(|e| {
             // Part of a record may be gone: the stream cannot be continued.
             let error = Error::os(e, "send");
             self.fail(error.clone());
@@ -786,14 +831,23 @@ impl SecureSocket {
         if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
             self.state.lock().read_shut = true;
         }
-        fd::shutdown(self.fd, how).map_err(|e| Error::os(e, "shutdown"))
+        fd::shutdown(self.fd(), how).map_err(|e| Error::os(e, "shutdown"))
     }
 
     /// `close`/`closesocket`: close_notify if it can go without waiting, wake every waiting call,
     /// and close the descriptor (now, or when the last call in progress leaves).
     pub fn close(&self) -> Result<()> {
+        self.end(true)
+    }
+
+    /// The end of the session when its last descriptor goes: `release` false when the caller closes the
+    /// descriptor itself (`dup2`/`dup3` over it).
+    pub fn end(&self, release: bool) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        if !release {
+            self.released.store(true, Ordering::SeqCst);
         }
         if let Some(mut out) = self.outbound.try_lock() {
             if let Some(mut session) = self.state.try_lock() {
@@ -811,7 +865,7 @@ impl SecureSocket {
             let _ = self.flush_now(&mut out);
         }
         if self.in_flight.load(Ordering::SeqCst) > 0 {
-            let _ = fd::shutdown(self.fd, libc::SHUT_RDWR);
+            let _ = fd::shutdown(self.fd(), libc::SHUT_RDWR);
             self.handshake_done.notify_all();
         }
         if self.in_flight.load(Ordering::SeqCst) == 0 {

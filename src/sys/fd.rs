@@ -153,8 +153,8 @@ pub fn deadline(fd: c_int, option: c_int) -> Option<Instant> {
 
 /// Whether O_NONBLOCK is set on the descriptor.
 pub fn is_nonblocking(fd: c_int) -> bool {
-    // SAFETY: F_GETFL takes no argument; sslsock does not export fcntl.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: F_GETFL takes no argument.
+    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
     flags >= 0 && flags & libc::O_NONBLOCK != 0
 }
 

@@ -115,6 +115,54 @@ real_functions! {
     fn close(fd: c_int) -> c_int;
     /// libc `poll`.
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    /// libc `dup`.
+    fn dup(fd: c_int) -> c_int;
+    /// libc `dup2`.
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    /// libc `dup3`.
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    /// libc `fcntl`, called with its one optional argument as a machine word: on the x86-64 and
+    /// AArch64 Linux calling conventions a variadic int or pointer argument travels exactly like a
+    /// fixed one.
+    fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    /// libc `fcntl64` (the same, under the large-file name).
+    fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    /// libc `close_range`.
+    fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int;
+    /// libc `accept`.
+    fn accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut socklen_t) -> c_int;
+    /// libc `accept4`.
+    fn accept4(fd: c_int, addr: *mut libc::sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    /// libc `readv`.
+    fn readv(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t;
+    /// libc `writev`.
+    fn writev(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t;
+    /// libc `sendto`.
+    fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t;
+    /// libc `recvfrom`.
+    fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t;
+    /// libc `sendmsg`.
+    fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t;
+    /// libc `recvmsg`.
+    fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t;
+    /// libc `sendmmsg`.
+    fn sendmmsg(fd: c_int, msgs: *mut libc::mmsghdr, count: libc::c_uint, flags: c_int) -> c_int;
+    /// libc `recvmmsg`.
+    fn recvmmsg(fd: c_int, msgs: *mut libc::mmsghdr, count: libc::c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int;
+    /// libc `sendfile`.
+    fn sendfile(out: c_int, input: c_int, offset: *mut libc::off_t, count: size_t) -> ssize_t;
+    /// libc `sendfile64`.
+    fn sendfile64(out: c_int, input: c_int, offset: *mut libc::off64_t, count: size_t) -> ssize_t;
+    /// libc `splice`.
+    fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: size_t, flags: libc::c_uint) -> ssize_t;
+    /// libc `__read_chk` (what `read` becomes under _FORTIFY_SOURCE).
+    fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t;
+    /// libc `__recv_chk`.
+    fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t;
+    /// libc `__recvfrom_chk`.
+    fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t;
+    /// libc `__poll_chk`.
+    fn __poll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int, fdslen: size_t) -> c_int;
     /// libc `select`.
     fn select(
         nfds: c_int,
