@@ -439,6 +439,19 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
+// sslsock extension (CE had client certificates only through its CryptoAPI hooks): use the PEM
+// certificate chain in `cert_file` and the PEM private key in `key_file` (PKCS#8, PKCS#1 or SEC1; NULL:
+// the key is in `cert_file`) when a server asks this secure socket for a client certificate. Call it
+// before the handshake. `cert_file` NULL returns to the default, `SSLSOCK_CLIENT_CERT` /
+// `SSLSOCK_CLIENT_KEY`. Returns 0, or SOCKET_ERROR with WSAEINVAL (unreadable files),
+// WSAENOTSOCK, WSAEINVAL (not a secure socket) or WSAEISCONN (after the handshake).
+//
+// # Safety
+// `cert_file` and `key_file` NULL or NUL-terminated strings.
+int sslsock_set_client_certificate(int s,
+                                   const char *cert_file,
+                                   const char *key_file);
+
 // sslsock extension: a readable sentence on why the calling thread's last call failed (never NULL;
 // empty when nothing failed). Valid until the thread calls this function again.
 const char *sslsock_last_error_reason(void);

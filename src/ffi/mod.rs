@@ -16,6 +16,7 @@ use crate::settings::Level;
 use crate::sys::fd;
 
 pub mod descriptors;
+pub mod extensions;
 mod hook;
 pub mod io;
 pub mod ioctl;

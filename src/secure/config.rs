@@ -3,13 +3,17 @@
 //! server share the session cache and resume. The per-socket hook does not force a config per socket:
 //! the verifier finds it through the handshake context of the calling thread (see `verify`).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use rustls::{ClientConfig, RootCertStore};
 
+use super::identity::ClientIdentity;
 use super::options::Protocols;
 use super::sessions::ScopedSessionStore;
 use super::verify::CeVerifier;
@@ -63,7 +67,7 @@ fn load_roots() -> RootCertStore {
 /// The one verifier, shared by every config.
 pub fn verifier() -> &'static Arc<CeVerifier> {
     static VERIFIER: OnceLock<Arc<CeVerifier>> = OnceLock::new();
-    VERIFIER.get_or_init(|| Arc::new(CeVerifier::new(roots().clone(), provider())))
+    VERIFIER.get_or_init(|| Arc::new(CeVerifier::new(roots().clone(), crls(), provider())))
 }
 
 /// The one session store, shared by every config (its keys carry the policy).
@@ -72,30 +76,93 @@ fn sessions() -> &'static Arc<ScopedSessionStore> {
     SESSIONS.get_or_init(|| Arc::new(ScopedSessionStore::default()))
 }
 
-/// The shared client configuration for a protocol choice.
-pub fn client_config(protocols: Protocols) -> Result<Arc<ClientConfig>> {
-    static CONFIGS: [OnceLock<Arc<ClientConfig>>; 3] = [const { OnceLock::new() }; 3];
-    let (slot, versions): (usize, &[&'static rustls::SupportedProtocolVersion]) =
-        match (protocols.tls12, protocols.tls13) {
-            (true, true) => (0, &[&rustls::version::TLS13, &rustls::version::TLS12]),
-            (true, false) => (1, &[&rustls::version::TLS12]),
-            _ => (2, &[&rustls::version::TLS13]),
-        };
-    if let Some(config) = CONFIGS[slot].get() {
+/// The shared client configuration for a protocol choice and client identity. Built outside the lock
+/// (two threads may both build one; the first is kept).
+pub fn client_config(
+    protocols: Protocols,
+    identity: Option<&Arc<ClientIdentity>>,
+) -> Result<Arc<ClientConfig>> {
+    type Key = (bool, bool, Option<String>);
+    static CONFIGS: Mutex<BTreeMap<Key, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
+    let key: Key = (
+        protocols.tls12,
+        protocols.tls13,
+        identity.map(|i| i.origin.clone()),
+    );
+    if let Some(config) = CONFIGS.lock().get(&key) {
         return Ok(config.clone());
     }
-    let verifier = verifier().clone();
-    let mut config = ClientConfig::builder_with_provider(provider().clone())
+    let versions: &[&'static rustls::SupportedProtocolVersion] =
+        match (protocols.tls12, protocols.tls13) {
+            (true, true) => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            (true, false) => &[&rustls::version::TLS12],
+            _ => &[&rustls::version::TLS13],
+        };
+    let builder = ClientConfig::builder_with_provider(provider().clone())
         .with_protocol_versions(versions)
         .map_err(|e| Error::new(WsaCode::EINVAL, format!("TLS configuration: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier().clone());
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .map_err(|e| {
+                Error::new(
+                    WsaCode::EINVAL,
+                    format!("client certificate {}: {e}", id.origin),
+                )
+            })?,
+        None => builder.with_no_client_auth(),
+    };
     config.resumption = rustls::client::Resumption::store(sessions().clone());
     if settings::env("SSLKEYLOGFILE").is_some() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }
     let config = Arc::new(config);
-    // Two threads may build at once; both get a working config and the first one is kept.
-    Ok(CONFIGS[slot].get_or_init(|| config).clone())
+    Ok(CONFIGS.lock().entry(key).or_insert(config).clone())
+}
+
+/// The certificate revocation lists of `SSLSOCK_CRL_FILE` (several files separated by ':'; each PEM
+/// with one or more "X509 CRL" blocks, or DER). Loaded once.
+pub fn crls() -> &'static [webpki::CertRevocationList<'static>] {
+    static CRLS: OnceLock<Vec<webpki::CertRevocationList<'static>>> = OnceLock::new();
+    CRLS.get_or_init(|| {
+        let Some(files) = settings::env("SSLSOCK_CRL_FILE") else {
+            return Vec::new();
+        };
+        let mut crls = Vec::new();
+        for file in files.split(':').filter(|f| !f.is_empty()) {
+            let ders: Vec<Vec<u8>> = match std::fs::read(file) {
+                Ok(bytes)
+                    if bytes.starts_with(b"-----")
+                        || bytes.iter().take(64).all(|b| b.is_ascii()) =>
+                {
+                    CertificateRevocationListDer::pem_slice_iter(&bytes)
+                        .filter_map(|c| c.ok())
+                        .map(|c| c.as_ref().to_vec())
+                        .collect()
+                }
+                Ok(bytes) => vec![bytes],
+                Err(e) => {
+                    log!(Level::Error, "SSLSOCK_CRL_FILE: cannot read '{file}': {e}");
+                    continue;
+                }
+            };
+            for der in ders {
+                match webpki::OwnedCertRevocationList::from_der(&der) {
+                    Ok(crl) => crls.push(webpki::CertRevocationList::Owned(crl)),
+                    Err(e) => log!(
+                        Level::Error,
+                        "SSLSOCK_CRL_FILE: '{file}': unusable CRL: {e}"
+                    ),
+                }
+            }
+        }
+        log!(
+            Level::Info,
+            "certificate revocation lists: {} loaded",
+            crls.len()
+        );
+        crls
+    })
 }

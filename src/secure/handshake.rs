@@ -19,6 +19,7 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
 use super::config;
+use super::identity::ClientIdentity;
 use super::info::connection_info;
 use super::socket::{tls_words, Inbound, Outbound, Phase, SecureSocket};
 use super::verify::{self, HandshakeContext, Outcome};
@@ -209,7 +210,11 @@ impl SecureSocket {
             return Ok(()); // another thread began it
         }
         let options = session.options.clone();
-        let config = config::client_config(options.protocols)?;
+        let identity = options
+            .client_identity
+            .clone()
+            .or_else(ClientIdentity::from_environment);
+        let config = config::client_config(options.protocols, identity.as_ref())?;
         let connect_name = match &name {
             Some(n) => n.clone(),
             None => ServerName::IpAddress(

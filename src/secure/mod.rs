@@ -3,6 +3,7 @@
 
 mod config;
 mod handshake;
+mod identity;
 mod info;
 pub mod options;
 mod record;
@@ -10,5 +11,6 @@ mod sessions;
 mod socket;
 mod verify;
 
+pub use identity::ClientIdentity;
 pub use options::{parse_server_name, CertJudge, Flags, Options, Protocols};
 pub use socket::{InFlight, RecvFlags, SecureSocket};

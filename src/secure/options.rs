@@ -150,6 +150,8 @@ pub struct Options {
     pub flags: Flags,
     /// `SO_SSL_SET_PROTOCOLS`.
     pub protocols: Protocols,
+    /// `sslsock_set_client_certificate` (None: `SSLSOCK_CLIENT_CERT`, if set).
+    pub client_identity: Option<Arc<super::ClientIdentity>>,
 }
 
 impl Default for Options {
@@ -159,6 +161,7 @@ impl Default for Options {
             peer_name: None,
             flags: Flags::default(),
             protocols: Protocols::ALL,
+            client_identity: None,
         }
     }
 }

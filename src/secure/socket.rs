@@ -354,6 +354,14 @@ impl SecureSocket {
         Ok(())
     }
 
+    /// `sslsock_set_client_certificate`.
+    pub fn set_client_identity(&self, identity: Option<Arc<super::ClientIdentity>>) -> Result<()> {
+        self.settings("sslsock_set_client_certificate")?
+            .options
+            .client_identity = identity;
+        Ok(())
+    }
+
     /// `SO_SSL_GET_PROTOCOLS`.
     pub fn protocols(&self) -> Protocols {
         self.state.lock().options.protocols
@@ -879,6 +887,11 @@ impl SecureSocket {
 /// A rustls error in words.
 pub(super) fn tls_words(e: &rustls::Error) -> String {
     match e {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            "the server requires a client certificate (give one with sslsock_set_client_certificate or \
+             SSLSOCK_CLIENT_CERT / SSLSOCK_CLIENT_KEY)"
+                .into()
+        }
         rustls::Error::AlertReceived(alert) => format!("the server sent the alert {alert:?}"),
         rustls::Error::PeerIncompatible(why) => format!("the server is incompatible: {why:?}"),
         other => other.to_string(),

@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::{
     verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms,
 };
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::options::CertJudge;
@@ -81,14 +79,20 @@ pub fn current() -> Option<Arc<HandshakeContext>> {
 #[derive(Debug)]
 pub struct CeVerifier {
     roots: Arc<RootCertStore>,
+    crls: &'static [webpki::CertRevocationList<'static>],
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl CeVerifier {
-    /// A verifier over these trust anchors with the provider's signature algorithms.
-    pub fn new(roots: Arc<RootCertStore>, provider: &CryptoProvider) -> CeVerifier {
+    /// A verifier over these trust anchors and revocation lists with the provider's signature algorithms.
+    pub fn new(
+        roots: Arc<RootCertStore>,
+        crls: &'static [webpki::CertRevocationList<'static>],
+        provider: &CryptoProvider,
+    ) -> CeVerifier {
         CeVerifier {
             roots,
+            crls,
             algorithms: provider.signature_verification_algorithms,
         }
     }
@@ -102,19 +106,30 @@ impl CeVerifier {
         now: UnixTime,
     ) -> (DWORD, Vec<String>) {
         let mut problems = Vec::new();
-        match ParsedCertificate::try_from(end_entity) {
-            Ok(parsed) => {
-                if let Err(e) = verify_server_cert_signed_by_trust_anchor(
-                    &parsed,
-                    &self.roots,
+        match webpki::EndEntityCert::try_from(end_entity) {
+            Ok(cert) => {
+                let crls: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
+                // Revocation: every certificate of the chain that a CRL covers is checked; one no CRL
+                // covers is not held against the chain (CRLs are optional, SSLSOCK_CRL_FILE).
+                let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
+                    b.with_depth(webpki::RevocationCheckDepth::Chain)
+                        .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                        .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                        .build()
+                });
+                if let Err(e) = cert.verify_for_usage(
+                    self.algorithms.all,
+                    &self.roots.roots,
                     intermediates,
                     now,
-                    self.algorithms.all,
+                    webpki::KeyUsage::server_auth(),
+                    revocation,
+                    None,
                 ) {
                     problems.push(format!("chain not trusted: {}", describe(&e)));
                 }
                 if let Some(name) = check_name {
-                    if verify_server_name(&parsed, name).is_err() {
+                    if cert.verify_is_valid_for_subject_name(name).is_err() {
                         problems.push(format!(
                             "certificate is not valid for the name '{}'",
                             name.to_str()
@@ -133,20 +148,13 @@ impl CeVerifier {
     }
 }
 
-fn describe(e: &rustls::Error) -> String {
+fn describe(e: &webpki::Error) -> String {
     match e {
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "issuer unknown (no path to a trusted root)".into()
-        }
-        rustls::Error::InvalidCertificate(CertificateError::Expired)
-        | rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
-            "expired".into()
-        }
-        rustls::Error::InvalidCertificate(CertificateError::NotValidYet)
-        | rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => {
-            "not yet valid".into()
-        }
-        other => other.to_string(),
+        webpki::Error::UnknownIssuer => "issuer unknown (no path to a trusted root)".into(),
+        webpki::Error::CertExpired { .. } => "expired".into(),
+        webpki::Error::CertNotValidYet { .. } => "not yet valid".into(),
+        webpki::Error::CertRevoked => "revoked (SSLSOCK_CRL_FILE)".into(),
+        other => format!("{other:?}"),
     }
 }
 

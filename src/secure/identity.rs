@@ -1,0 +1,77 @@
+//! Client certificates: a certificate chain and its private key, from PEM files named by the program
+//! (`sslsock_set_client_certificate`) or by `SSLSOCK_CLIENT_CERT` / `SSLSOCK_CLIENT_KEY`.
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::error::{Error, Result, WsaCode};
+use crate::log::log;
+use crate::settings::{self, Level};
+
+/// A client certificate chain and key, loaded once.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    /// The chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+    /// Where it came from (also the key of the configuration cache).
+    pub origin: String,
+}
+
+impl ClientIdentity {
+    /// Load a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn load(cert_file: &str, key_file: &str) -> Result<Arc<ClientIdentity>> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+            .map_err(|e| {
+                Error::new(
+                    WsaCode::EINVAL,
+                    format!("client certificate '{cert_file}': {e}"),
+                )
+            })?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| {
+                Error::new(
+                    WsaCode::EINVAL,
+                    format!("client certificate '{cert_file}': {e}"),
+                )
+            })?;
+        if chain.is_empty() {
+            return Err(Error::new(
+                WsaCode::EINVAL,
+                format!("client certificate '{cert_file}': no CERTIFICATE in it"),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(key_file)
+            .map_err(|e| Error::new(WsaCode::EINVAL, format!("client key '{key_file}': {e}")))?;
+        Ok(Arc::new(ClientIdentity {
+            chain,
+            key,
+            origin: format!("{cert_file}|{key_file}"),
+        }))
+    }
+
+    /// The identity named by `SSLSOCK_CLIENT_CERT` and `SSLSOCK_CLIENT_KEY`, if both are set and load.
+    pub fn from_environment() -> Option<Arc<ClientIdentity>> {
+        static FROM_ENV: OnceLock<Option<Arc<ClientIdentity>>> = OnceLock::new();
+        FROM_ENV
+            .get_or_init(|| {
+                let cert = settings::env("SSLSOCK_CLIENT_CERT")?;
+                let key = settings::env("SSLSOCK_CLIENT_KEY").unwrap_or_else(|| cert.clone());
+                match ClientIdentity::load(&cert, &key) {
+                    Ok(identity) => Some(identity),
+                    Err(e) => {
+                        log!(
+                            Level::Error,
+                            "SSLSOCK_CLIENT_CERT/SSLSOCK_CLIENT_KEY ignored: {}",
+                            e.reason()
+                        );
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+}
