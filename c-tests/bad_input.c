@@ -382,13 +382,38 @@ static void test_ioctl_buffers(void)
     CALL(WSAIoctl(s, SO_SSL_SET_PEERNAME, NULL, 10, NULL, 0, NULL, NULL, NULL));
     expect_error(WSAEFAULT, EFAULT, "SET_PEERNAME in NULL with cbIn 10");
 
+    /* SO_SSL_SET/GET_CLIENT_OPTS: the session-cache settings, honoured (docs/api.md). */
+    {
+        SSLCLIENTOPTS opts;
+        memset(&opts, 0xee, sizeof opts);
+        cb = 0;
+        CALL(WSAIoctl(s, SO_SSL_GET_CLIENT_OPTS, NULL, 0, &opts, sizeof opts, &cb, NULL, NULL));
+        CHECK(g_rc == 0 && cb == sizeof opts && opts.dwCacheSize == 256 && opts.dwCacheLifetime == 0,
+              "GET_CLIENT_OPTS gives the defaults {256, 0} (rc %d, cb %u, {%u, %u})", g_rc, (unsigned)cb,
+              (unsigned)opts.dwCacheSize, (unsigned)opts.dwCacheLifetime);
+        opts.dwCacheSize = 0;
+        opts.dwCacheLifetime = 60000;
+        CALL(WSAIoctl(s, SO_SSL_SET_CLIENT_OPTS, &opts, sizeof opts, NULL, 0, NULL, NULL, NULL));
+        CHECK(g_rc == 0, "SET_CLIENT_OPTS {0, 60000} returns 0 (WSA %d)", g_wsa);
+        memset(&opts, 0xee, sizeof opts);
+        CALL(WSAIoctl(s, SO_SSL_GET_CLIENT_OPTS, NULL, 0, &opts, sizeof opts, NULL, NULL, NULL));
+        CHECK(g_rc == 0 && opts.dwCacheSize == 0 && opts.dwCacheLifetime == 60000,
+              "GET_CLIENT_OPTS reads back {0, 60000} (got {%u, %u})", (unsigned)opts.dwCacheSize,
+              (unsigned)opts.dwCacheLifetime);
+        CALL(WSAIoctl(s, SO_SSL_SET_CLIENT_OPTS, &opts, 4, NULL, 0, NULL, NULL, NULL));
+        expect_error(WSAEFAULT, EFAULT, "SET_CLIENT_OPTS with 4 of its 8 bytes");
+        CALL(WSAIoctl(s, SO_SSL_GET_CLIENT_OPTS, NULL, 0, &opts, 7, NULL, NULL, NULL));
+        expect_error(WSAEFAULT, EFAULT, "GET_CLIENT_OPTS into 7 bytes");
+        opts.dwCacheSize = 256;
+        opts.dwCacheLifetime = 0;
+        CALL(WSAIoctl(s, SO_SSL_SET_CLIENT_OPTS, &opts, sizeof opts, NULL, 0, NULL, NULL, NULL));
+    }
+
     /* The CE codes sslsock does not implement. */
     {
         static const struct { DWORD code; const char *name; } unsupported[] = {
             {SO_SSL_SET_CIPHERS, "SO_SSL_SET_CIPHERS"},
             {SO_SSL_GET_CIPHERS, "SO_SSL_GET_CIPHERS"},
-            {SO_SSL_SET_CLIENT_OPTS, "SO_SSL_SET_CLIENT_OPTS"},
-            {SO_SSL_GET_CLIENT_OPTS, "SO_SSL_GET_CLIENT_OPTS"},
             {SO_SSL_SET_SERVER_OPTS, "SO_SSL_SET_SERVER_OPTS"},
             {SO_SSL_GET_SERVER_OPTS, "SO_SSL_GET_SERVER_OPTS"},
             {SO_SSL_SET_CLIENT_AUTH_OPTS, "SO_SSL_SET_CLIENT_AUTH_OPTS"},

@@ -10,7 +10,7 @@ use super::{fault, guard, in_bytes, secure_socket, SOCKET_ERROR};
 use crate::abi::*;
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
-use crate::secure::{parse_server_name, Flags, Protocols, SecureSocket};
+use crate::secure::{parse_server_name, CacheOptions, Flags, Protocols, SecureSocket};
 use crate::settings::Level;
 use crate::sys::fd;
 
@@ -135,10 +135,14 @@ fn dispatch(s: c_int, code: DWORD, input: &[u8], out: &Output) -> Result<()> {
             "SO_SSL_SET/GET_CIPHERS",
             "rustls offers only modern AEAD suites, chosen by preference",
         ),
-        SO_SSL_SET_CLIENT_OPTS | SO_SSL_GET_CLIENT_OPTS => unsupported(
-            "SO_SSL_SET/GET_CLIENT_OPTS",
-            "the session cache is shared and sized by sslsock",
-        ),
+        SO_SSL_SET_CLIENT_OPTS => sock.set_cache(client_opts_in(input)?),
+        SO_SSL_GET_CLIENT_OPTS => {
+            let cache = sock.cache();
+            out.put(bytes_of(&SSLCLIENTOPTS {
+                dwCacheSize: cache.size,
+                dwCacheLifetime: cache.lifetime_ms,
+            }))
+        }
         SO_SSL_SET_SERVER_OPTS | SO_SSL_GET_SERVER_OPTS => {
             unsupported("SO_SSL_SET/GET_SERVER_OPTS", "server mode is not supported")
         }
@@ -185,6 +189,19 @@ fn protocols_in(input: &[u8]) -> Result<Protocols> {
         .map(|e| DWORD::from_ne_bytes([e[0], e[1], e[2], e[3]]))
         .collect();
     Protocols::from_ce_list(&values)
+}
+
+/// Parse `SSLCLIENTOPTS` {dwCacheSize, dwCacheLifetime}.
+fn client_opts_in(input: &[u8]) -> Result<CacheOptions> {
+    let size = dword_in(input, "SO_SSL_SET_CLIENT_OPTS")?;
+    let lifetime = dword_in(
+        input.get(4..).unwrap_or(&[]),
+        "SO_SSL_SET_CLIENT_OPTS (needs 8 bytes)",
+    )?;
+    Ok(CacheOptions {
+        size,
+        lifetime_ms: lifetime,
+    })
 }
 
 fn protocols_out(protocols: Protocols) -> Vec<u8> {

@@ -225,14 +225,17 @@ impl SecureSocket {
         };
         // Sessions are shared only between sockets that would decide alike: no hook, same peer
         // address and port, same name (the name is part of the key rustls gives the store).
-        let session_scope = match (&options.hook, fd::peer_addr(self.fd())) {
-            (None, Some(addr)) => Some(format!("nohook|{addr}")),
+        let session_scope = match (&options.hook, fd::peer_addr(self.fd()), options.cache.size) {
+            (None, Some(addr), 1..) => Some(format!("nohook|{addr}")),
             _ => None,
         };
+        let session_max_age = (options.cache.lifetime_ms > 0)
+            .then(|| std::time::Duration::from_millis(options.cache.lifetime_ms.into()));
         let context = Arc::new(HandshakeContext {
             judge: options.hook.clone(),
             check_name: name,
             session_scope,
+            session_max_age,
             outcome: parking_lot::Mutex::new(None),
         });
         // Current while the ClientHello is built: it consults the session store.

@@ -12,5 +12,5 @@ mod socket;
 mod verify;
 
 pub use identity::ClientIdentity;
-pub use options::{parse_server_name, CertJudge, Flags, Options, Protocols};
+pub use options::{parse_server_name, CacheOptions, CertJudge, Flags, Options, Protocols};
 pub use socket::{InFlight, RecvFlags, SecureSocket};

@@ -139,6 +139,26 @@ pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
         })
 }
 
+/// `SO_SSL_SET_CLIENT_OPTS`: how this socket uses the shared session cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// 0: this socket neither resumes nor stores sessions. Any other value: it uses the shared cache,
+    /// whose capacity sslsock sets (256 servers).
+    pub size: u32,
+    /// Milliseconds: sessions older than this are not resumed by this socket (0: as long as the server
+    /// allows).
+    pub lifetime_ms: u32,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            size: 256,
+            lifetime_ms: 0,
+        }
+    }
+}
+
 /// Everything set on a secure socket before its handshake.
 #[derive(Clone)]
 pub struct Options {
@@ -152,6 +172,8 @@ pub struct Options {
     pub protocols: Protocols,
     /// `sslsock_set_client_certificate` (None: `SSLSOCK_CLIENT_CERT`, if set).
     pub client_identity: Option<Arc<super::ClientIdentity>>,
+    /// `SO_SSL_SET_CLIENT_OPTS`.
+    pub cache: CacheOptions,
 }
 
 impl Default for Options {
@@ -162,6 +184,7 @@ impl Default for Options {
             flags: Flags::default(),
             protocols: Protocols::ALL,
             client_identity: None,
+            cache: CacheOptions::default(),
         }
     }
 }

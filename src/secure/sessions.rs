@@ -8,6 +8,7 @@
 //! sockets of the same policy to the same server.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
@@ -24,8 +25,15 @@ const MAX_TICKETS: usize = 4;
 #[derive(Default)]
 struct Entry {
     kx_hint: Option<NamedGroup>,
-    tls12: Option<Tls12ClientSessionValue>,
-    tls13: VecDeque<Tls13ClientSessionValue>,
+    tls12: Option<(Instant, Tls12ClientSessionValue)>,
+    tls13: VecDeque<(Instant, Tls13ClientSessionValue)>,
+}
+
+/// Whether a session stored at `at` is young enough for the current handshake.
+fn fresh(at: Instant) -> bool {
+    verify::current()
+        .and_then(|c| c.session_max_age)
+        .is_none_or(|max| at.elapsed() <= max)
 }
 
 /// A session store keyed by (scope of the current handshake, server name).
@@ -79,11 +87,16 @@ impl ClientSessionStore for ScopedSessionStore {
     }
 
     fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
-        self.with(&name, |e| e.tls12 = Some(value));
+        self.with(&name, |e| e.tls12 = Some((Instant::now(), value)));
     }
 
     fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
-        self.peek(name, |e| e.tls12.clone())
+        self.peek(name, |e| {
+            e.tls12
+                .as_ref()
+                .filter(|(at, _)| fresh(*at))
+                .map(|(_, v)| v.clone())
+        })
     }
 
     fn remove_tls12_session(&self, name: &ServerName<'static>) {
@@ -95,11 +108,16 @@ impl ClientSessionStore for ScopedSessionStore {
             if e.tls13.len() >= MAX_TICKETS {
                 e.tls13.pop_front();
             }
-            e.tls13.push_back(value);
+            e.tls13.push_back((Instant::now(), value));
         });
     }
 
     fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
-        self.peek(name, |e| e.tls13.pop_back())
+        self.peek(name, |e| {
+            e.tls13
+                .pop_back()
+                .filter(|(at, _)| fresh(*at))
+                .map(|(_, v)| v)
+        })
     }
 }

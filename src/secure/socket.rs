@@ -362,6 +362,17 @@ impl SecureSocket {
         Ok(())
     }
 
+    /// `SO_SSL_SET_CLIENT_OPTS`.
+    pub fn set_cache(&self, cache: super::CacheOptions) -> Result<()> {
+        self.settings("SO_SSL_SET_CLIENT_OPTS")?.options.cache = cache;
+        Ok(())
+    }
+
+    /// `SO_SSL_GET_CLIENT_OPTS`.
+    pub fn cache(&self) -> super::CacheOptions {
+        self.state.lock().options.cache
+    }
+
     /// `SO_SSL_GET_PROTOCOLS`.
     pub fn protocols(&self) -> Protocols {
         self.state.lock().options.protocols

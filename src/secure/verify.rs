@@ -44,6 +44,8 @@ pub struct HandshakeContext {
     pub check_name: Option<ServerName<'static>>,
     /// Which sessions this handshake may resume and store (see `sessions`); None: no resumption.
     pub session_scope: Option<String>,
+    /// Sessions older than this are not resumed by this handshake (`SO_SSL_SET_CLIENT_OPTS`).
+    pub session_max_age: Option<std::time::Duration>,
     /// Filled in by the verifier.
     pub outcome: Mutex<Option<Outcome>>,
 }
