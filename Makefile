@@ -46,10 +46,12 @@ install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsslsock.so
 	install -m 0644 include/sslsock.h include/winsock2.h include/winsock.h $(DESTDIR)$(INCLUDEDIR)/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 tools/sslsock-run $(DESTDIR)$(PREFIX)/bin/sslsock-run
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsslsock.so $(DESTDIR)$(INCLUDEDIR)/sslsock.h \
-	      $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h
+	      $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h $(DESTDIR)$(PREFIX)/bin/sslsock-run
 
 clean:
 	$(CARGO) clean
