@@ -6,11 +6,12 @@
 #
 # Assumes `make` built target/release/libsslsock.so. Makes fresh certificates
 # (tests/pki/mkcerts.py) and a document root in a temporary directory, starts
-# openssl s_server peers and tests/servers/starttls_server.py on free 127.0.0.1
-# ports, exports T_HOST, T_PKI, SSL_CERT_FILE, T_DOCROOT, T_PORT_* and
-# T_STARTTLS_LOG, builds and runs each program (60 s limit each), counts its
-# "ok - " / "not ok - " lines, fails the run on any PLAINTEXT-LEAK in the server
-# logs, and ends with the line "N passed, N failed".
+# openssl s_server peers, tests/servers/starttls_server.py and
+# tests/servers/stall_server.py on free 127.0.0.1 ports, exports T_HOST,
+# T_PKI, SSL_CERT_FILE, T_DOCROOT, T_PORT_* and T_STARTTLS_LOG, builds and
+# runs each program (60 s limit each), counts its "ok - " / "not ok - " lines,
+# fails the run on any PLAINTEXT-LEAK in the server logs, and ends with the
+# line "N passed, N failed".
 #
 # Environment: PYTHON (default python3), CC (default cc), T_TIMEOUT (default 60),
 # T_KEEP=1 keeps the work directory (it is kept anyway when something failed).
@@ -130,6 +131,16 @@ start_starttls() {
     PORT_LOG[$var]="$!:$WORK/$var.port:starttls"
 }
 
+# start_stall VAR: tests/servers/stall_server.py (accepts, never reads nor writes).
+start_stall() {
+    local var=$1
+    local log=$LOGS/$var.log
+    "$PYTHON" tests/servers/stall_server.py --port 0 --port-file "$WORK/$var.port" --log "$log" \
+        </dev/null >"$LOGS/$var.stdout" 2>&1 &
+    SERVER_PIDS+=($!)
+    PORT_LOG[$var]="$!:$WORK/$var.port:stall"
+}
+
 start_s_server T_PORT_HTTPS good
 start_s_server T_PORT_TLS12 good -tls1_2
 start_s_server T_PORT_TLS13 good -tls1_3
@@ -140,6 +151,7 @@ start_s_server T_PORT_EXPIRED expired
 start_s_server T_PORT_UNTRUSTED untrusted
 start_s_server T_PORT_WILDCARD wildcard
 start_starttls T_PORT_STARTTLS good
+start_stall T_PORT_STALL
 
 # Wait (up to 15 s) until every peer listens, and export its port.
 for var in "${!PORT_LOG[@]}"; do

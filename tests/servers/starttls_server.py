@@ -24,6 +24,14 @@ Plaintext phase (lines end in CRLF; a bare LF is accepted too):
 Over TLS:
   ECHO text -> text;  BIG n -> n pattern bytes + "\r\nEND\r\n";  SUM n + n raw bytes ->
   sha256 hex;  INFO -> "<version> <cipher>";  QUIT -> BYE, close_notify, close;
+  STREAM -> "STREAM OK", then every byte received is echoed verbatim until the client
+            closes (close_notify is answered with ours);
+  STALL  -> "STALL OK", then nothing is read or written any more until the client
+            closes TCP (seen without reading, POLLRDHUP) or --idle seconds pass:
+            the client can fill the pipe (no leak check on what it sends then);
+  SLOW n ms -> ONE TLS record of n pattern bytes (1 <= n <= 16384, no CRLF), its
+            ciphertext written to TCP in SLOW_PIECES pieces with ms milliseconds
+            (0..5000) between pieces (TCP_NODELAY);
   anything else -> ERR unknown command
 
 Every byte received after the plaintext phase is checked to belong to a well-formed
@@ -36,11 +44,14 @@ Log lines (one per event, first word the event):
   ACCEPT <peer> | MODE <peer> <how TLS was entered> | HANDSHAKE-OK <peer> <version> <cipher>
   HANDSHAKE-FAIL <peer> <reason> | CLOSE-NOTIFY <peer> <who> | PLAINTEXT-LEAK <peer> <hex>
   TIMEOUT <peer> <phase> | CLOSE <peer> <how> | ERROR <peer> <what>
+  STREAM-END <peer> echoed <n> | STALL <peer> begin |
+  SLOW <peer> <n> bytes <wire bytes> on the wire pieces of <size> every <ms> ms
 """
 
 import argparse
 import hashlib
 import os
+import select
 import socket
 import ssl
 import sys
@@ -53,6 +64,9 @@ MAX_RECORD = 16384 + 2048
 MAX_LINE = 8192
 MAX_SUM = 1 << 31
 MAX_BIG = 1 << 34
+SLOW_PIECES = 8          # SLOW n ms: the record's ciphertext goes out in this many pieces
+SLOW_MAX_N = 16384       # one TLS record holds at most 2^14 bytes of plaintext
+SLOW_MAX_MS = 5000
 
 
 class Logger:
@@ -438,6 +452,16 @@ class Conn:
                 self.tls_sendline(h.hexdigest())
             elif cmd == "INFO":
                 self.tls_sendline("%s %s" % (self.tls.version(), self.tls.cipher()[0]))
+            elif cmd == "STREAM" and not arg.strip():
+                self.tls_sendline("STREAM OK")
+                self.stream()
+                return
+            elif cmd == "STALL" and not arg.strip():
+                self.tls_sendline("STALL OK")
+                self.stall()
+                return
+            elif cmd == "SLOW":
+                self.slow(arg)
             elif cmd == "QUIT":
                 self.tls_sendline("BYE")
                 self.close_notify()
@@ -451,6 +475,71 @@ class Conn:
                 return
             else:
                 self.tls_sendline("ERR unknown command")
+
+    def stream(self):
+        """STREAM: echo every decrypted byte verbatim until the client's close_notify or EOF."""
+        total = 0
+        while True:
+            if self.tlsbuf:
+                data, self.tlsbuf = self.tlsbuf, b""
+                self.tls_send(data)
+                total += len(data)
+                continue
+            if not self.tls_more():  # the client's close_notify
+                self.log("CLOSE-NOTIFY", "client")
+                self.log("STREAM-END", "echoed", total)
+                self.close_notify()
+                self.log("CLOSE-NOTIFY", "server")
+                self.drain(2.0)
+                self.log("CLOSE", "stream-close-notify")
+                return
+
+    def stall(self):
+        """STALL: neither read nor write; wait (without reading) until the client closes TCP."""
+        self.log("STALL", "begin")
+        p = select.poll()
+        p.register(self.sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+        deadline = time.monotonic() + self.args.idle
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.log("TIMEOUT", "stall %gs" % self.args.idle)
+                self.log("CLOSE", "stall-timeout")
+                return
+            try:
+                events = p.poll(left * 1000.0)
+            except InterruptedError:
+                continue
+            if events:
+                self.log("CLOSE", "stall-client-closed")
+                return
+
+    def slow(self, arg):
+        """SLOW n ms: one record of n pattern bytes, its ciphertext sent in pieces, ms apart."""
+        words = arg.split()
+        try:
+            n, ms = int(words[0]), int(words[1])
+            if len(words) != 2 or not 1 <= n <= SLOW_MAX_N or not 0 <= ms <= SLOW_MAX_MS:
+                raise ValueError()
+        except (ValueError, IndexError):
+            self.tls_sendline("ERR bad number")
+            return
+        self.flush()
+        view = memoryview(PATTERN_CHUNK[:n])
+        while view:  # one write: at most 2^14 bytes make one record
+            k = self.tls.write(view)
+            view = view[k:]
+        wire = self.out.read()
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        size = max(1, -(-len(wire) // SLOW_PIECES))
+        self.log("SLOW", n, "bytes", len(wire), "on the wire", "pieces of", size, "every", ms, "ms")
+        for i in range(0, len(wire), size):
+            if i:
+                time.sleep(ms / 1000.0)
+            self.raw_send(wire[i:i + size])
 
     def number(self, arg, limit):
         try:
