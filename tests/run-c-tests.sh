@@ -23,6 +23,9 @@ ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 CC=${CC:-cc}
 T_TIMEOUT=${T_TIMEOUT:-60}
+# How long the line server waits for a client to speak first (immediate TLS) before it greets; a
+# program slowed down by T_WRAP (valgrind) needs longer.
+GREET_WAIT=${T_GREET_WAIT:-$([ -n "${T_WRAP:-}" ] && echo 5 || echo 0.25)}
 LIBDIR=$ROOT/target/release
 
 if [ ! -f "$LIBDIR/libsslsock.so" ]; then
@@ -125,7 +128,7 @@ start_starttls() {
     local var=$1 cert=$2
     local log=$LOGS/$var.log
     "$PYTHON" tests/servers/starttls_server.py --port 0 --port-file "$WORK/$var.port" \
-        --cert "$PKI/$cert.pem" --key "$PKI/$cert.key" --log "$log" \
+        --cert "$PKI/$cert.pem" --key "$PKI/$cert.key" --log "$log" --greet-wait "$GREET_WAIT" \
         </dev/null >"$LOGS/$var.stdout" 2>&1 &
     SERVER_PIDS+=($!)
     PORT_LOG[$var]="$!:$WORK/$var.port:starttls"
@@ -210,7 +213,9 @@ for src in "${PROGRAMS[@]}"; do
     fi
 
     start=$(date +%s.%N)
-    timeout -k 2 "$T_TIMEOUT" "$bin" </dev/null >"$out" 2>&1
+    # T_WRAP runs each program under a tool, e.g. T_WRAP="valgrind --tool=helgrind --error-exitcode=99".
+    # shellcheck disable=SC2086
+    timeout -k 2 "$T_TIMEOUT" ${T_WRAP:-} "$bin" </dev/null >"$out" 2>&1
     rc=$?
     secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
     cat "$out"
