@@ -8,7 +8,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 CARGO ?= cargo
 LIB := target/release/libsslsock.so
 
-.PHONY: all lib test test-rust check-header test-headers test-c demo clean install uninstall lint
+.PHONY: tsan all lib test test-rust check-header test-headers test-c demo clean install uninstall lint
 
 all: lib
 
@@ -39,8 +39,18 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
+tsan:
+	bash tests/tsan.sh
+
 demo: lib
 	bash tests/demo.sh
+
+# The certificate matrix (writes/checks docs/certificates.md), protocol sets, session resumption and the
+# key exchange against s_server, Python's ssl and examples/pq_server.rs. CERTMATRIX_UPDATE=1 rewrites the doc.
+.PHONY: certmatrix
+certmatrix: lib
+	$(CARGO) build --release --example pq_server
+	bash tests/certmatrix/run.sh
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)

@@ -225,8 +225,15 @@ impl SecureSocket {
         };
         // Sessions are shared only between sockets that would decide alike: no hook, same peer
         // address and port, same name (the name is part of the key rustls gives the store).
+        // Sessions are shared only between sockets that would decide alike: no hook, the same peer
+        // address and port, the same name checked (or none), the same client certificate (or none).
         let session_scope = match (&options.hook, fd::peer_addr(self.fd()), options.cache.size) {
-            (None, Some(addr), 1..) => Some(format!("nohook|{addr}")),
+            (None, Some(addr), 1..) => Some(format!(
+                "nohook|{addr}|checked:{}|client:{}",
+                name.as_ref()
+                    .map_or("-".into(), |n| n.to_str().into_owned()),
+                identity.as_ref().map_or("-", |i| i.origin.as_str())
+            )),
             _ => None,
         };
         let session_max_age = (options.cache.lifetime_ms > 0)
@@ -329,6 +336,13 @@ impl SecureSocket {
                     );
                 }
                 session.info = Some(connection_info(&conn));
+                // TLS 1.3 tickets come after the handshake: the reading side stores them under this
+                // context's scope.
+                session.tickets = pending
+                    .context
+                    .session_scope
+                    .is_some()
+                    .then(|| pending.context.clone());
                 session.phase = Phase::Established(Box::new(conn));
                 Ok(())
             }

@@ -86,6 +86,8 @@ pub(super) struct Session {
     pub(super) info: Option<SSLCONNECTIONINFO>,
     pub(super) read_shut: bool,
     pub(super) write_shut: bool,
+    /// The handshake's context, kept when post-handshake session tickets may be stored.
+    pub(super) tickets: Option<Arc<super::verify::HandshakeContext>>,
 }
 
 /// Ciphertext read from the kernel and not yet taken by rustls.
@@ -187,6 +189,7 @@ impl SecureSocket {
                 info: None,
                 read_shut: false,
                 write_shut: false,
+                tickets: None,
             }),
             handshake_done: Condvar::new(),
             inbound: Mutex::new(Inbound::default()),
@@ -573,6 +576,8 @@ impl SecureSocket {
             }
         }
         let mut session = self.state.lock();
+        // New session tickets met here are stored under the handshake's scope.
+        let _tickets = session.tickets.clone().map(super::verify::enter);
         let Phase::Established(conn) = &mut session.phase else {
             return Ok(Pulled::Some);
         };

@@ -99,6 +99,40 @@ impl CeVerifier {
         }
     }
 
+    /// Whether a certificate of the (trusted) chain is revoked by one of the CRLs. Each CRL is consulted
+    /// on its own: webpki looks only at the first CRL of an issuer, so an older CRL listed first could
+    /// otherwise hide a newer one's revocation. A certificate no CRL covers is not held against the chain.
+    fn revoked(
+        &self,
+        cert: &webpki::EndEntityCert<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> bool {
+        self.crls.iter().any(|crl| {
+            let one = [crl];
+            let Ok(builder) = webpki::RevocationOptionsBuilder::new(&one) else {
+                return false;
+            };
+            let options = builder
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build();
+            matches!(
+                cert.verify_for_usage(
+                    self.algorithms.all,
+                    &self.roots.roots,
+                    intermediates,
+                    now,
+                    webpki::KeyUsage::server_auth(),
+                    Some(options),
+                    None,
+                ),
+                Err(webpki::Error::CertRevoked)
+            )
+        })
+    }
+
     /// The CE flags for a certificate, with the problems in words.
     pub fn flags(
         &self,
@@ -110,25 +144,18 @@ impl CeVerifier {
         let mut problems = Vec::new();
         match webpki::EndEntityCert::try_from(end_entity) {
             Ok(cert) => {
-                let crls: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
-                // Revocation: every certificate of the chain that a CRL covers is checked; one no CRL
-                // covers is not held against the chain (CRLs are optional, SSLSOCK_CRL_FILE).
-                let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
-                    b.with_depth(webpki::RevocationCheckDepth::Chain)
-                        .with_status_policy(webpki::UnknownStatusPolicy::Allow)
-                        .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
-                        .build()
-                });
                 if let Err(e) = cert.verify_for_usage(
                     self.algorithms.all,
                     &self.roots.roots,
                     intermediates,
                     now,
                     webpki::KeyUsage::server_auth(),
-                    revocation,
+                    None,
                     None,
                 ) {
                     problems.push(format!("chain not trusted: {}", describe(&e)));
+                } else if self.revoked(&cert, intermediates, now) {
+                    problems.push("chain not trusted: revoked (SSLSOCK_CRL_FILE)".into());
                 }
                 if let Some(name) = check_name {
                     if cert.verify_is_valid_for_subject_name(name).is_err() {
