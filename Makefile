@@ -33,7 +33,7 @@ test-headers: lib
 test-c: lib
 	bash tests/run-c-tests.sh
 
-test: lib check-header test-rust test-headers test-c
+test: lib check-header test-rust test-headers test-c certmatrix
 
 lint:
 	$(CARGO) fmt --check

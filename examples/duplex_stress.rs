@@ -17,18 +17,31 @@ fn byte(i: usize) -> u8 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (host, port, mib): (Ipv4Addr, u16, usize) =
-        (args[1].parse().expect("host"), args[2].parse().expect("port"), args[3].parse().expect("MiB"));
+    let (host, port, mib): (Ipv4Addr, u16, usize) = (
+        args[1].parse().expect("host"),
+        args[2].parse().expect("port"),
+        args[3].parse().expect("MiB"),
+    );
     let total = mib << 20;
     let s = lifecycle::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
     let on = SO_SEC_SSL;
     // SAFETY: a valid DWORD of the stated size.
-    let rc = unsafe { options::setsockopt(s, libc::SOL_SOCKET, SO_SECURE as i32, (&on as *const u32).cast(), 4) };
+    let rc = unsafe {
+        options::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            SO_SECURE as i32,
+            (&on as *const u32).cast(),
+            4,
+        )
+    };
     assert_eq!(rc, 0, "SO_SECURE");
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(host).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(host).to_be(),
+        },
         sin_zero: [0; 8],
     };
     // SAFETY: a valid sockaddr_in of the stated size.
@@ -37,11 +50,18 @@ fn main() {
     let command = b"STREAM\r\n";
     // SAFETY: valid buffers of the stated sizes on a connected secure socket.
     unsafe {
-        assert_eq!(io::send(s, command.as_ptr().cast(), command.len(), 0), command.len() as isize);
+        assert_eq!(
+            io::send(s, command.as_ptr().cast(), command.len(), 0),
+            command.len() as isize
+        );
         let mut line = Vec::new();
         let mut b = 0u8;
         while !line.ends_with(b"\r\n") {
-            assert_eq!(io::recv(s, (&mut b as *mut u8).cast::<c_void>(), 1, 0), 1, "STREAM OK line");
+            assert_eq!(
+                io::recv(s, (&mut b as *mut u8).cast::<c_void>(), 1, 0),
+                1,
+                "STREAM OK line"
+            );
             line.push(b);
         }
     }
