@@ -49,6 +49,26 @@ fn millis_until(deadline: Option<Instant>) -> c_int {
     }
 }
 
+/// The deadline a `select` timeout means (None: wait forever); a negative one is WSAEINVAL.
+///
+/// # Safety
+/// `timeout` NULL or a valid timeval.
+pub unsafe fn deadline_from(timeout: *const libc::timeval) -> Result<Option<Instant>> {
+    if timeout.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL timeval from the caller.
+    let tv = unsafe { *timeout };
+    if tv.tv_sec < 0 || tv.tv_usec < 0 {
+        return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
+    }
+    Ok(Some(
+        Instant::now()
+            + Duration::from_secs(tv.tv_sec as u64)
+            + Duration::from_micros(tv.tv_usec as u64),
+    ))
+}
+
 /// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
 /// entries have any. EINTR from a signal is returned as an error (POSIX); callers that restart do so.
 pub fn wait(
@@ -218,20 +238,8 @@ pub unsafe extern "C" fn select(
                 });
             }
         }
-        let deadline = if timeout.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL timeval from the caller.
-            let tv = unsafe { *timeout };
-            if tv.tv_sec < 0 || tv.tv_usec < 0 {
-                return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
-            }
-            Some(
-                Instant::now()
-                    + Duration::from_secs(tv.tv_sec as u64)
-                    + Duration::from_micros(tv.tv_usec as u64),
-            )
-        };
+        // SAFETY: `timeout` is NULL or the caller's timeval.
+        let deadline = unsafe { deadline_from(timeout) }?;
         wait(&mut fds, deadline, OnClosed::Invalid)?;
         if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
             return Err(Error::new(

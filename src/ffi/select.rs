@@ -7,9 +7,9 @@
 //! not when the kernel holds only part of a record, which would leave `recv` blocked.
 
 use std::ffi::{c_int, c_uint};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::poll::{self, OnClosed};
+use super::poll::{self, deadline_from, OnClosed};
 use super::{guard, SOCKET_ERROR};
 use crate::error::{Error, WsaCode};
 
@@ -94,20 +94,8 @@ pub unsafe extern "C" fn sslsock_select(
                 "select: all three sets are empty",
             ));
         }
-        let deadline = if timeout.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL timeval from the caller.
-            let tv = unsafe { *timeout };
-            if tv.tv_sec < 0 || tv.tv_usec < 0 {
-                return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
-            }
-            Some(
-                Instant::now()
-                    + Duration::from_secs(tv.tv_sec as u64)
-                    + Duration::from_micros(tv.tv_usec as u64),
-            )
-        };
+        // SAFETY: `timeout` is NULL or the caller's timeval.
+        let deadline = unsafe { deadline_from(timeout) }?;
         let total = wait_ready(&mut r, &mut w, &mut e, deadline)?;
         // SAFETY: as above.
         unsafe {
