@@ -65,3 +65,10 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Interoperability with real servers on loopback (docs/interop.md): OpenSSL s_server, gnutls-serv, nginx,
+# Exim (SMTP STARTTLS), Dovecot (IMAP STARTTLS), PostgreSQL (SSLRequest), Redis (tls-port), and a key-log
+# capture decrypted by tshark. Installs the servers from Debian packages when missing; needs root.
+.PHONY: interop
+interop: lib
+	bash tests/interop/run.sh

@@ -13,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use rustls::{ClientConfig, RootCertStore};
 
-use super::identity::ClientIdentity;
+use super::identity::{ClientIdentity, RecordingResolver};
 use super::options::Protocols;
 use super::sessions::ScopedSessionStore;
 use super::verify::CeVerifier;
@@ -103,17 +103,8 @@ pub fn client_config(
         .map_err(|e| Error::new(WsaCode::EINVAL, format!("TLS configuration: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier().clone());
-    let mut config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(|e| {
-                Error::new(
-                    WsaCode::EINVAL,
-                    format!("client certificate {}: {e}", id.origin),
-                )
-            })?,
-        None => builder.with_no_client_auth(),
-    };
+    let resolver = RecordingResolver::new(identity.map(|i| &**i), provider())?;
+    let mut config = builder.with_client_cert_resolver(Arc::new(resolver));
     config.resumption = rustls::client::Resumption::store(sessions().clone());
     if settings::env("SSLKEYLOGFILE").is_some() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());

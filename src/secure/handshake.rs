@@ -28,6 +28,9 @@ use crate::log::log;
 use crate::settings::Level;
 use crate::sys::fd;
 
+/// How long a blocking TLS 1.3 handshake waits for the server's verdict on the client certificate.
+const CLIENT_AUTH_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Largest TLS record on the wire (16 KiB of payload plus expansion and header).
 pub(super) const RECORD_MAX: usize = 16 * 1024 + 2048 + 5;
 
@@ -244,6 +247,7 @@ impl SecureSocket {
             session_scope,
             session_max_age,
             outcome: parking_lot::Mutex::new(None),
+            client_cert_requested: std::sync::atomic::AtomicBool::new(false),
         });
         // Current while the ClientHello is built: it consults the session store.
         let conn = {
@@ -374,8 +378,12 @@ impl SecureSocket {
         blocking: bool,
     ) -> Result<Step> {
         let _current = verify::enter(pending.context.clone());
-        let conn = &mut pending.conn;
+        let Pending { conn, context, .. } = pending;
         let mut read_deadline = None;
+        // TLS 1.3: a server that asked for a client certificate judges it after our Finished. A
+        // blocking handshake waits (briefly) for its verdict, so that a refusal fails the handshake call
+        // itself rather than the first recv.
+        let mut verdict_wait: Option<Instant> = None;
         let mut write_deadline = None;
         loop {
             while conn.wants_write() {
@@ -399,9 +407,25 @@ impl SecureSocket {
                 }
             }
             if !conn.is_handshaking() {
-                return Ok(Step::Done);
+                let awaiting_verdict = blocking
+                    && context.client_cert_requested.load(Ordering::Relaxed)
+                    && conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                match verdict_wait {
+                    None if awaiting_verdict => {
+                        verdict_wait = Some(Instant::now() + CLIENT_AUTH_VERDICT_WAIT)
+                    }
+                    None => return Ok(Step::Done),
+                    Some(_) => {} // still waiting: read below
+                }
             }
             if inbound.start == inbound.end {
+                if let Some(until) = verdict_wait {
+                    // Waiting for the server's verdict: the end of the wait is not an error.
+                    match fd::wait(self.fd(), libc::POLLIN, Some(until)) {
+                        Ok(0) | Err(_) => return Ok(Step::Done),
+                        Ok(_) => {}
+                    }
+                }
                 if inbound.buf.len() < RECORD_MAX {
                     inbound.buf.resize(RECORD_MAX, 0);
                 }
@@ -442,8 +466,12 @@ impl SecureSocket {
                 let mut alert = Vec::new();
                 let _ = conn.write_tls(&mut alert);
                 let _ = fd::send_now(self.fd(), &alert);
-                let outcome = pending.context.outcome.lock().clone();
-                return Err(handshake_error(&e, outcome.as_ref()));
+                let outcome = context.outcome.lock().clone();
+                let asked = context.client_cert_requested.load(Ordering::Relaxed);
+                return Err(handshake_error(&e, outcome.as_ref(), asked));
+            }
+            if verdict_wait.is_some() && taken > 0 {
+                return Ok(Step::Done);
             }
             if self.closed.load(Ordering::SeqCst) {
                 return Err(self.interrupted());
@@ -480,7 +508,11 @@ fn os_words(errno: fd::Errno) -> String {
 }
 
 /// A handshake failure in words, with the CE certificate verdict when there was one.
-fn handshake_error(e: &rustls::Error, outcome: Option<&Outcome>) -> Error {
+fn handshake_error(
+    e: &rustls::Error,
+    outcome: Option<&Outcome>,
+    client_cert_requested: bool,
+) -> Error {
     let reason = match (e, outcome) {
         (rustls::Error::InvalidCertificate(_), Some(o)) if o.verdict != 0 => {
             let who = if o.by_hook {
@@ -500,6 +532,10 @@ fn handshake_error(e: &rustls::Error, outcome: Option<&Outcome>) -> Error {
                 o.flags
             )
         }
+        (rustls::Error::AlertReceived(alert), _) if client_cert_requested => format!(
+            "the server asked for a client certificate and refused the handshake (alert {alert:?}): give \
+             one it trusts with sslsock_set_client_certificate or SSLSOCK_CLIENT_CERT / SSLSOCK_CLIENT_KEY"
+        ),
         _ => format!("the TLS handshake failed: {}", tls_words(e)),
     };
     aborted(reason)

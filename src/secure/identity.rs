@@ -75,3 +75,55 @@ impl ClientIdentity {
             .clone()
     }
 }
+
+/// Answers a server's certificate request with the socket's identity (or none), and records in the
+/// handshake context that the server asked, so that a refusal can be explained.
+#[derive(Debug)]
+pub struct RecordingResolver {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl RecordingResolver {
+    /// A resolver for `identity`.
+    pub fn new(
+        identity: Option<&ClientIdentity>,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> Result<RecordingResolver> {
+        let key = match identity {
+            None => None,
+            Some(id) => Some(Arc::new(
+                rustls::sign::CertifiedKey::from_der(
+                    id.chain.clone(),
+                    id.key.clone_key(),
+                    provider,
+                )
+                .map_err(|e| {
+                    Error::new(
+                        WsaCode::EINVAL,
+                        format!("client certificate {}: {e}", id.origin),
+                    )
+                })?,
+            )),
+        };
+        Ok(RecordingResolver { key })
+    }
+}
+
+impl rustls::client::ResolvesClientCert for RecordingResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        if let Some(context) = super::verify::current() {
+            context
+                .client_cert_requested
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}

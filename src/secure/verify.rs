@@ -48,6 +48,8 @@ pub struct HandshakeContext {
     pub session_max_age: Option<std::time::Duration>,
     /// Filled in by the verifier.
     pub outcome: Mutex<Option<Outcome>>,
+    /// Set when the server asked for a client certificate.
+    pub client_cert_requested: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
