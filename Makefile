@@ -34,6 +34,7 @@ test-c: lib
 	bash tests/run-c-tests.sh
 
 test: lib check-header test-rust test-headers test-c certmatrix
+	$(MAKE) --no-print-directory test-preload PRELOAD_SLOW=0
 
 lint:
 	$(CARGO) fmt --check
@@ -65,6 +66,23 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Preload mode (tests/preload/): the legacy program on a stand-in Winsock, and openssl, Python's
+# http.client/urllib and psql under tools/sslsock-run (fast, ~15 s); then CPython's socket-level test
+# modules compared case by case with and without the preload (slow, ~4-5 min; PRELOAD_SLOW=0 skips it).
+PRELOAD_SLOW ?= 1
+.PHONY: test-preload
+test-preload: lib
+	@rc=0; \
+	bash tests/preload/stub.sh || rc=1; \
+	bash tests/preload/tools.sh || rc=1; \
+	if [ "$(PRELOAD_SLOW)" != 0 ]; then bash tests/preload/cpython.sh || rc=1; fi; \
+	exit $$rc
+
+# What the preload costs plain sockets (1-byte ping-pong, 1 GiB transfer); writes bench/results/preload.csv.
+.PHONY: bench-preload
+bench-preload: lib
+	bash bench/preload.sh
 
 # Interoperability with real servers on loopback (docs/interop.md): OpenSSL s_server, gnutls-serv, nginx,
 # Exim (SMTP STARTTLS), Dovecot (IMAP STARTTLS), PostgreSQL (SSLRequest), Redis (tls-port), and a key-log
