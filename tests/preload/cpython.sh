@@ -112,7 +112,12 @@ run_suite without
     while sleep 2; do
         for p in $(pgrep -f 'test.libregrtest.worker|unittest_junit.py' 2>/dev/null); do
             case $(readlink "/proc/$p/cwd" 2>/dev/null) in "$WORK"*) ;; *) continue ;; esac   # ours only
-            if grep -q libsslsock "/proc/$p/maps" 2>/dev/null; then echo "yes $p"; else echo "no $p"; fi
+            maps=$(cat "/proc/$p/maps" 2>/dev/null) || continue
+            # Judge only processes whose loading is complete: the dynamic loader maps LD_PRELOAD objects
+            # before the program's dependencies, so once libc is mapped the preload must be too (a sample
+            # taken between exec and the loader's work, or on an exiting process, says nothing).
+            case $maps in *libc.so*) ;; *) continue ;; esac
+            case $maps in *libsslsock*) echo "yes $p" ;; *) echo "no $p" ;; esac
         done
     done >"$WORK/sampled.txt" 2>/dev/null
 ) &
