@@ -16,7 +16,7 @@
 #   BENCH_RUNS [5 | 3]            runs per client and workload (the median is reported, with min-max)
 #   BENCH_BULK_BYTES [1 GiB | 128 MiB]   per bulk run (download, upload, threads)
 #   BENCH_PINGPONG_N [20000 | 5000]      round trips per ping-pong run
-#   BENCH_HS_SECONDS [3 | 0.5]           seconds per handshake loop
+#   BENCH_HS_SECONDS [2.5 | 0.5]           seconds per handshake loop
 #   BENCH_IDLE_SOCKETS [1000 | 1000]     idle secure sockets for the memory figure
 #   BENCH_CONC_SOCKETS [10000 | 2000]    secure sockets open at once
 #   BENCH_NODELAY [1]             1: every client sets TCP_NODELAY (see docs/benchmarks.md); 0: none
@@ -42,7 +42,7 @@ else
     RUNS=${BENCH_RUNS:-5}
     BULK=${BENCH_BULK_BYTES:-1073741824}
     PINGPONG_N=${BENCH_PINGPONG_N:-20000}
-    HS_SECONDS=${BENCH_HS_SECONDS:-3}
+    HS_SECONDS=${BENCH_HS_SECONDS:-2.5}
     IDLE_N=${BENCH_IDLE_SOCKETS:-1000}
     CONC_N=${BENCH_CONC_SOCKETS:-10000}
 fi
@@ -140,7 +140,7 @@ measure() {
     port=${!portvar}
     client_cmd "$cl"
     if [ "${1:-}" = handshake ]; then f0=$(stat_of "$srv" full); r0=$(stat_of "$srv" resumed); fi
-    out=$(timeout 600 "${CMD[@]}" --port "$port" "$@" 2>"$WORK/client.err")
+    out=$(timeout 180 "${CMD[@]}" --port "$port" "$@" 2>"$WORK/client.err")
     local rc=$?
     result=$(sed -n 's/^RESULT //p' <<<"$out")
     info=$(sed -n 's/^INFO //p' <<<"$out" | head -1)
