@@ -42,7 +42,13 @@ use rustls::crypto::aws_lc_rs;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerSessionMemoryCache;
+
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
+
+// sslsock's heap (its `#[global_allocator]`, large blocks at half a page): rustls' copy of each record
+// it decrypts otherwise meets 4K aliasing, which made this shared server the bottleneck of the
+// uploads (docs/benchmarks.md, "Heap placement").
+extern crate sslsock;
 
 const LISTENER: u64 = u64::MAX;
 const IN_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
