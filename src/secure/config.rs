@@ -21,11 +21,25 @@ use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
 use crate::settings::{self, Level};
 
-/// The crypto provider (aws-lc-rs: fastest here, and offers the post-quantum hybrid key exchange).
+/// The crypto provider: aws-lc-rs (the default feature: faster here, and offers the post-quantum
+/// hybrid key exchange), or ring (`--no-default-features --features ring`); docs/benchmarks.md.
 pub fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    PROVIDER.get_or_init(|| Arc::new(chosen_provider()))
 }
+
+#[cfg(feature = "aws-lc-rs")]
+fn chosen_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+fn chosen_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("sslsock needs a crypto provider: the `aws-lc-rs` (default) or the `ring` feature");
 
 /// The trust anchors: the system store, replaced by `SSL_CERT_FILE` / `SSL_CERT_DIR` when set.
 /// Loaded on first use, outside every lock of the descriptor table.
