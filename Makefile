@@ -5,16 +5,26 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LDCONFIG ?= ldconfig
+OBJCOPY ?= objcopy
 CARGO ?= cargo
 LIB := target/release/libsslsock.so
+STATICLIB := target/release/libsslsock.a
+# The crate version (Cargo.toml) names the installed library; its major is the soname's (build.rs).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: tsan all lib test test-rust check-header test-headers test-c demo clean install uninstall lint
+.PHONY: tsan all lib test test-rust check-header test-headers test-c demo clean install install-strip uninstall lint
 
 all: lib
 
 lib:
 	$(CARGO) build --release
 	@test -f $(LIB)
+	@ln -sfn libsslsock.so $(LIB).$(SOMAJOR)   # what programs linked with -lsslsock look for (soname)
 
 # The committed header must be what cbindgen makes from the sources (CI fails when it is stale).
 check-header: lib
@@ -33,7 +43,7 @@ test-headers: lib
 test-c: lib
 	bash tests/run-c-tests.sh
 
-test: lib check-header test-rust test-headers test-c certmatrix
+test: lib check-header test-rust test-headers test-c certmatrix test-examples test-install
 	$(MAKE) --no-print-directory test-preload PRELOAD_SLOW=0
 
 lint:
@@ -46,6 +56,25 @@ tsan:
 demo: lib
 	bash tests/demo.sh
 
+# The C examples of examples/ (docs/packaging.md), built against include/ and target/release into
+# target/examples-c/; `make test-examples` runs each against local servers (tests/examples.sh).
+EXAMPLES_C := deferred_handshake smtp_starttls https_get two_threads nonblocking_poll
+.PHONY: examples test-examples test-install
+examples: lib
+	@mkdir -p target/examples-c
+	@for e in $(EXAMPLES_C); do \
+	  echo "$(CC) ... examples/$$e.c -o target/examples-c/$$e"; \
+	  $(CC) -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I include examples/$$e.c -o target/examples-c/$$e \
+	    -L target/release -lsslsock -lpthread -Wl,-rpath,'$$ORIGIN/../release' || exit 1; \
+	done
+
+test-examples: examples
+	bash tests/examples.sh
+
+# make install / uninstall into a temporary prefix, pkg-config, the soname and links, static linking.
+test-install: lib
+	bash tests/install.sh
+
 # The certificate matrix (writes/checks docs/certificates.md), protocol sets, session resumption and the
 # key exchange against s_server, Python's ssl and examples/pq_server.rs. CERTMATRIX_UPDATE=1 rewrites the doc.
 .PHONY: certmatrix
@@ -53,16 +82,35 @@ certmatrix: lib
 	$(CARGO) build --release --example pq_server
 	bash tests/certmatrix/run.sh
 
+# docs/packaging.md: libsslsock.so.$(VERSION) with the links .so.$(SOMAJOR) (the soname) and .so (for -lsslsock),
+# libsslsock.a, the headers, sslsock-run, sslsock.pc (from sslsock.pc.in) and the man page sslsock(7).
+# `make uninstall` with the same variables removes exactly these files.
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)
-	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsslsock.so
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	           $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsslsock.so.$(VERSION)
+	ln -sfn libsslsock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsslsock.so.$(SOMAJOR)
+	ln -sfn libsslsock.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libsslsock.so
+	install -m 0644 $(STATICLIB) $(DESTDIR)$(LIBDIR)/libsslsock.a
+	@# rustc's embedded LLVM bitcode (a quarter of the archive) is of no use to a C linker and confuses nm.
+	$(OBJCOPY) --remove-section=.llvmbc --remove-section=.llvmcmd $(DESTDIR)$(LIBDIR)/libsslsock.a
 	install -m 0644 include/sslsock.h include/winsock2.h include/winsock.h $(DESTDIR)$(INCLUDEDIR)/
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 tools/sslsock-run $(DESTDIR)$(PREFIX)/bin/sslsock-run
+	install -m 0755 tools/sslsock-run $(DESTDIR)$(BINDIR)/sslsock-run
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' sslsock.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc
+	install -m 0644 docs/man/sslsock.7 $(DESTDIR)$(MANDIR)/man7/sslsock.7
+	@if [ -z "$(DESTDIR)" ]; then $(LDCONFIG) 2>/dev/null || true; fi
+
+# The same without debug information (the libraries shrink to about a fifth).
+install-strip: install
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libsslsock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsslsock.a
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libsslsock.so $(DESTDIR)$(INCLUDEDIR)/sslsock.h \
-	      $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h $(DESTDIR)$(PREFIX)/bin/sslsock-run
+	rm -f $(DESTDIR)$(LIBDIR)/libsslsock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsslsock.so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libsslsock.so $(DESTDIR)$(LIBDIR)/libsslsock.a \
+	      $(DESTDIR)$(INCLUDEDIR)/sslsock.h $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h \
+	      $(DESTDIR)$(BINDIR)/sslsock-run $(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc $(DESTDIR)$(MANDIR)/man7/sslsock.7
 
 clean:
 	$(CARGO) clean

@@ -33,6 +33,9 @@ Over TLS:
             ciphertext written to TCP in SLOW_PIECES pieces with ms milliseconds
             (0..5000) between pieces (TCP_NODELAY);
   anything else -> ERR unknown command
+--smtp (the SMTP examples, examples/smtp_starttls.c): EHLO answers with a multi-line SMTP reply in
+  both phases (`250-sslsock-test` ... `250 STARTTLS` in plaintext, `250-sslsock-test` `250 AUTH PLAIN`
+  over TLS), and QUIT over TLS answers `221 bye` instead of BYE (then the same close).
 
 Every byte received after the plaintext phase is checked to belong to a well-formed
 TLS record (type 20-23, version 0x0301-0x0304, length <= 2^14 + 2048) before it is
@@ -361,7 +364,9 @@ class Conn:
             line = self.plain_line()
             words = line.split(None, 1)
             cmd = words[0].upper() if words else ""
-            if cmd in ("EHLO", "HELO"):
+            if cmd in ("EHLO", "HELO") and self.args.smtp:
+                self.plain_send("250-sslsock-test\r\n250-8BITMIME\r\n250 STARTTLS")
+            elif cmd in ("EHLO", "HELO"):
                 self.plain_send("250 STARTTLS")
             elif cmd == "STARTTLS":
                 self.plain_send("220 go ahead")
@@ -462,8 +467,10 @@ class Conn:
                 return
             elif cmd == "SLOW":
                 self.slow(arg)
+            elif cmd in ("EHLO", "HELO") and self.args.smtp:
+                self.tls_sendline("250-sslsock-test\r\n250 AUTH PLAIN")
             elif cmd == "QUIT":
-                self.tls_sendline("BYE")
+                self.tls_sendline("221 bye" if self.args.smtp else "BYE")
                 self.close_notify()
                 self.log("CLOSE-NOTIFY", "server")
                 try:
@@ -592,6 +599,8 @@ def main():
     ap.add_argument("--idle", type=float, default=30.0, help="idle timeout, seconds")
     ap.add_argument("--greet-wait", type=float, default=0.25,
                     help="how long the client may talk first before the greeting")
+    ap.add_argument("--smtp", action="store_true",
+                    help="multi-line SMTP replies to EHLO, 221 to QUIT over TLS")
     args = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
