@@ -74,7 +74,7 @@ unset LD_PRELOAD SSLSOCK_LOG SSLSOCK_LOG_FILE SSLKEYLOGFILE SSL_CERT_DIR SSLSOCK
 
 # ---- build ----
 say "building (release): library, bench_server, bench_rustls_client, C clients"
-"$CARGO" build --release --quiet || exit 2
+"$CARGO" build --release --quiet && ln -sfn libsslsock.so target/release/libsslsock.so.1 || exit 2   # the soname link, as make lib
 "$CARGO" build --release --quiet --example bench_server --example bench_rustls_client || exit 2
 mkdir -p "$BIN" "$OUT"
 CFLAGS=(-O2 -g -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra)

@@ -226,13 +226,14 @@ impl SecureSocket {
                     .into(),
             ),
         };
-        // Sessions are shared only between sockets that would decide alike: no hook, same peer
-        // address and port, same name (the name is part of the key rustls gives the store).
-        // Sessions are shared only between sockets that would decide alike: no hook, the same peer
-        // address and port, the same name checked (or none), the same client certificate (or none).
-        let session_scope = match (&options.hook, fd::peer_addr(self.fd()), options.cache.size) {
-            (None, Some(addr), 1..) => Some(format!(
-                "nohook|{addr}|checked:{}|client:{}",
+        // Sessions are shared only between sockets that would decide alike: the same peer address and
+        // port, the same name checked (or none), the same client certificate (or none), a hook or none.
+        // Sockets with a hook get a scope of their own: their resumed handshakes are judged again by
+        // their hook, on the certificate the session was made with (see `judge_resumed`).
+        let session_scope = match (fd::peer_addr(self.fd()), options.cache.size) {
+            (Some(addr), 1..) => Some(format!(
+                "{}|{addr}|checked:{}|client:{}",
+                if options.hook.is_some() { "hook" } else { "nohook" },
                 name.as_ref()
                     .map_or("-".into(), |n| n.to_str().into_owned()),
                 identity.as_ref().map_or("-", |i| i.origin.as_str())
@@ -378,6 +379,67 @@ impl SecureSocket {
         blocking: bool,
     ) -> Result<Step> {
         let _current = verify::enter(pending.context.clone());
+        let step = self.run(pending, inbound, out, blocking)?;
+        if matches!(step, Step::Done) {
+            self.judge_resumed(pending)?;
+        }
+        Ok(step)
+    }
+
+    /// A resumed handshake checks no certificate, so a socket with a hook has its hook judge the
+    /// certificate the session was made with (rustls keeps it with the session), exactly as on a full
+    /// handshake: the flags are computed again now, and a refusal fails the handshake before the
+    /// program can send anything.
+    fn judge_resumed(&self, pending: &mut Pending) -> Result<()> {
+        let Pending { conn, context, .. } = pending;
+        if context.judge.is_none() || conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+            return Ok(());
+        }
+        let decided = match conn.peer_certificates() {
+            Some([end_entity, intermediates @ ..]) => config::verifier().decide(
+                end_entity,
+                intermediates,
+                context,
+                rustls::pki_types::UnixTime::now(),
+            ),
+            _ => Err(rustls::Error::NoCertificatesPresented),
+        };
+        // The hook may have closed the socket (as during a full handshake).
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.interrupted());
+        }
+        let Err(e) = decided else {
+            log!(
+                Level::Debug,
+                "fd {}: resumed session: the hook accepted the session's certificate",
+                self.fd()
+            );
+            return Ok(());
+        };
+        // The handshake is over on our side: end it with close_notify, never anything else.
+        conn.send_close_notify();
+        let mut alert = Vec::new();
+        while conn.wants_write() && conn.write_tls(&mut alert).is_ok() {}
+        let _ = fd::send_now(self.fd(), &alert);
+        let outcome = context.outcome.lock().clone();
+        let error = handshake_error(&e, outcome.as_ref(), false);
+        Err(Error::new(
+            error.code(),
+            format!(
+                "{} (a resumed session: the certificate of the session's first handshake)",
+                error.reason()
+            ),
+        ))
+    }
+
+    /// The handshake engine's loop (see `step`).
+    fn run(
+        &self,
+        pending: &mut Pending,
+        inbound: &mut Inbound,
+        out: &mut Outbound,
+        blocking: bool,
+    ) -> Result<Step> {
         let Pending { conn, context, .. } = pending;
         let mut read_deadline = None;
         // TLS 1.3: a server that asked for a client certificate judges it after our Finished. A

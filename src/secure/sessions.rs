@@ -2,10 +2,11 @@
 //!
 //! rustls keys sessions by server name alone. sslsock keys them by the peer's address and port, the
 //! name, and the validation policy of the socket that made them, read from the handshake context of
-//! the calling thread. A socket with a CE validation hook gets no scope at all and so never resumes:
-//! the hook runs on every handshake with the server's live certificate, as CE documents. Sockets without
-//! a hook (where sslsock decides alone, accepting exactly when the flags are 0) share sessions with
-//! sockets of the same policy to the same server.
+//! the calling thread. Sockets without a hook (where sslsock decides alone, accepting exactly when the
+//! flags are 0) share sessions with sockets of the same policy to the same server. Sockets with a CE
+//! validation hook share a scope of their own, and on every resumed handshake their hook judges the
+//! certificate the session was made with (`handshake::judge_resumed`): the hook still decides every
+//! connection. A socket whose cache size is 0 gets no scope and never resumes.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;

@@ -200,20 +200,16 @@ fn refusal(verdict: i32) -> rustls::Error {
     })
 }
 
-impl ServerCertVerifier for CeVerifier {
-    fn verify_server_cert(
+impl CeVerifier {
+    /// The CE decision on a chain: the flags, then the context's hook (or sslsock alone when there
+    /// is none); records the outcome in the context.
+    pub fn decide(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        context: &HandshakeContext,
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(context) = current() else {
-            return Err(rustls::Error::General(
-                "sslsock: handshake without a context".into(),
-            ));
-        };
         let (flags, problems) =
             self.flags(end_entity, intermediates, context.check_name.as_ref(), now);
         // The hook runs with no lock of ours held: it may call back into the library.
@@ -233,6 +229,24 @@ impl ServerCertVerifier for CeVerifier {
         } else {
             Err(refusal(verdict))
         }
+    }
+}
+
+impl ServerCertVerifier for CeVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(context) = current() else {
+            return Err(rustls::Error::General(
+                "sslsock: handshake without a context".into(),
+            ));
+        };
+        self.decide(end_entity, intermediates, &context, now)
     }
 
     fn verify_tls12_signature(

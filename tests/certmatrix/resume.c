@@ -15,8 +15,10 @@
  *     / _TLS1_3 select one; a set of only obsolete protocols -> WSAEINVAL.
  *   - sockets without a hook resume sessions made by sockets of the same policy
  *     to the same address:port and name (the server says "Reused");
- *   - sockets with a hook never resume (the server says "New" every time) and
- *     their hook is called on every handshake;
+ *   - sockets with a hook resume sessions made by sockets with a hook (same
+ *     address:port and name), and their hook is still called on every
+ *     handshake: on a resumed one with the certificate the session was made
+ *     with and the flags computed again; a refusal there fails connect();
  *   - resumption never skips a certificate decision: a socket whose name check
  *     would fail must not resume a session made by a socket that checked no name.
  * Handshake times (connect()) are reported, not asserted.
@@ -29,7 +31,7 @@
 
 #define IU SSL_CERT_FLAG_ISSUER_UNKNOWN
 
-enum hook_kind { HOOK_NONE, HOOK_ACCEPT_ALL, HOOK_STRICT };
+enum hook_kind { HOOK_NONE, HOOK_ACCEPT_ALL, HOOK_STRICT, HOOK_REFUSE };
 
 static int CALLBACK strict_hook(DWORD dwType, LPVOID pvArg, DWORD dwChainLen, LPBLOB pCertChain,
                                 DWORD dwFlags)
@@ -78,6 +80,10 @@ static void connect_www(int port, enum hook_kind hook, const char *name, const D
         set_hook(s, record_hook, &c->rec);
     else if (hook == HOOK_STRICT)
         set_hook(s, strict_hook, &c->rec);
+    else if (hook == HOOK_REFUSE) {
+        hook_reset(&c->rec, SSL_ERR_CERT_UNKNOWN);
+        set_hook(s, record_hook, &c->rec);
+    }
     if (name)
         WSAIoctl(s, SO_SSL_SET_PEERNAME, (LPVOID)name, (DWORD)strlen(name) + 1, NULL, 0, NULL,
                  NULL, NULL);
@@ -166,26 +172,33 @@ static void resumption(const char *label, int port, DWORD want_protocol)
             resumed[nres++] = c.us;
     }
 
-    /* 3. sockets with a hook: never resumed, the hook sees every handshake */
+    /* 3. sockets with a hook: the first one makes a session of the hook scope (a full handshake);
+     *    later ones resume it, and the hook is still called once, with the session's certificate */
     for (i = 0; i < ROUNDS; i++) {
         connect_www(port, i % 2 ? HOOK_STRICT : HOOK_ACCEPT_ALL, "localhost", NULL, 0, &c);
-        CHECK(c.rc == 0 && c.reused == 0,
-              "%s: socket with a %s hook #%d: full handshake, server says New (rc %d, \"%s\") %s",
-              label, i % 2 ? "strict" : "accept-all", i + 1, c.rc, c.status, c.reason);
-        CHECK(c.rec.calls == 1 && c.rec.flags == 0,
-              "%s: socket with a hook #%d: hook called once, dwFlags 0 (got %d calls, 0x%x)",
-              label, i + 1, c.rec.calls, (unsigned)c.rec.flags);
+        CHECK(c.rc == 0 && c.reused == (i > 0),
+              "%s: socket with a %s hook #%d: %s, server says %s (rc %d, \"%s\") %s", label,
+              i % 2 ? "strict" : "accept-all", i + 1, i ? "resumed" : "full handshake",
+              i ? "Reused" : "New", c.rc, c.status, c.reason);
+        CHECK(c.rec.calls == 1 && c.rec.flags == 0 && c.rec.chainlen == 1 && c.rec.derlen > 0,
+              "%s: socket with a hook #%d: hook called once with the certificate, dwFlags 0 (got %d "
+              "calls, 0x%x, chain %u, %u bytes)",
+              label, i + 1, c.rec.calls, (unsigned)c.rec.flags, (unsigned)c.rec.chainlen,
+              (unsigned)c.rec.derlen);
         note("%s: hook #%d: %lld us, server: %s", label, i + 1, c.us, c.status);
         if (c.reused == 0)
             full[nfull++] = c.us;
     }
 
-    /* 4. the hooked sockets took nothing from the no-hook sockets' sessions */
-    connect_www(port, HOOK_NONE, "localhost", NULL, 0, &c);
-    CHECK(c.rc == 0 && c.reused == 1,
-          "%s: a socket without a hook after them still resumes (rc %d, \"%s\") %s", label, c.rc,
-          c.status, c.reason);
+    /* 3b. a hook that refuses, on a socket that resumes: connect fails, the hook was asked */
+    connect_www(port, HOOK_REFUSE, "localhost", NULL, 0, &c);
+    CHECK(c.rc == SOCKET_ERROR && c.wsa == WSAECONNABORTED && c.rec.calls == 1 &&
+              strstr(c.reason, "resumed session") != NULL,
+          "%s: a refusing hook on a resumed session fails connect with WSAECONNABORTED, hook "
+          "called once, the reason says so (rc %d, WSA %d, %d calls: %s)",
+          label, c.rc, c.wsa, c.rec.calls, c.reason);
 
+    /* 4. the hooked sockets took nothing from the no-hook sockets' sessions (nor the reverse) */
     /* 5. another name to the same address:port: not the same scope */
     connect_www(port, HOOK_NONE, "127.0.0.1", NULL, 0, &c);
     CHECK(c.rc == 0 && c.reused == 0,
@@ -235,6 +248,23 @@ static void name_scope(const char *label, int port)
           "%s: no hook, peer name localhost (not in the certificate): refused (rc %d, WSA %d, "
           "server \"%s\")",
           label, c.rc, c.wsa, c.status);
+    /* A session accepted by a lenient hook is judged again on resumption: a strict hook refuses. */
+    connect_www(port, HOOK_ACCEPT_ALL, "localhost", NULL, 0, &c);
+    CHECK(c.rc == 0 && c.rec.calls == 1 && c.rec.flags == IU,
+          "%s: accept-all hook, peer name localhost: the hook accepts ISSUER_UNKNOWN (rc %d, %d "
+          "calls, flags 0x%x) %s",
+          label, c.rc, c.rec.calls, (unsigned)c.rec.flags, c.reason);
+    connect_www(port, HOOK_ACCEPT_ALL, "localhost", NULL, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 1 && c.rec.calls == 1 && c.rec.flags == IU,
+          "%s: accept-all hook again: resumed, and the hook saw ISSUER_UNKNOWN again (rc %d, "
+          "\"%s\", %d calls, flags 0x%x) %s",
+          label, c.rc, c.status, c.rec.calls, (unsigned)c.rec.flags, c.reason);
+    connect_www(port, HOOK_STRICT, "localhost", NULL, 0, &c);
+    CHECK(c.rc == SOCKET_ERROR && c.wsa == WSAECONNABORTED && c.rec.calls == 1 &&
+              c.rec.flags == IU && strstr(c.reason, "resumed session") != NULL,
+          "%s: strict hook after them: the resumed session's certificate is judged again and "
+          "refused (rc %d, WSA %d, %d calls, flags 0x%x: %s)",
+          label, c.rc, c.wsa, c.rec.calls, (unsigned)c.rec.flags, c.reason);
 }
 
 /* SET_PROTOCOLS then GET_PROTOCOLS on a fresh secure socket. Returns SET's rc; *wsa its error;
