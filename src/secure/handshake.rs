@@ -233,7 +233,11 @@ impl SecureSocket {
         let session_scope = match (fd::peer_addr(self.fd()), options.cache.size) {
             (Some(addr), 1..) => Some(format!(
                 "{}|{addr}|checked:{}|client:{}",
-                if options.hook.is_some() { "hook" } else { "nohook" },
+                if options.hook.is_some() {
+                    "hook"
+                } else {
+                    "nohook"
+                },
                 name.as_ref()
                     .map_or("-".into(), |n| n.to_str().into_owned()),
                 identity.as_ref().map_or("-", |i| i.origin.as_str())
@@ -392,7 +396,8 @@ impl SecureSocket {
     /// program can send anything.
     fn judge_resumed(&self, pending: &mut Pending) -> Result<()> {
         let Pending { conn, context, .. } = pending;
-        if context.judge.is_none() || conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+        if context.judge.is_none() || conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed)
+        {
             return Ok(());
         }
         let decided = match conn.peer_certificates() {
