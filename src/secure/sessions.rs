@@ -26,6 +26,8 @@ const MAX_TICKETS: usize = 4;
 #[derive(Default)]
 struct Entry {
     kx_hint: Option<NamedGroup>,
+    /// The server's last full or resumed handshake was TLS 1.2 (it stored a TLS 1.2 session).
+    tls12_server: bool,
     tls12: Option<(Instant, Tls12ClientSessionValue)>,
     tls13: VecDeque<(Instant, Tls13ClientSessionValue)>,
 }
@@ -79,16 +81,35 @@ impl ScopedSessionStore {
 }
 
 impl ClientSessionStore for ScopedSessionStore {
+    /// Called by rustls after a TLS 1.3 handshake with the group the server took. Not kept when the
+    /// handshake offered only the X25519 share because the server spoke TLS 1.2 before (see
+    /// `kx_hint`): a server that now speaks TLS 1.3 gets the post-quantum share again next time.
     fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
-        self.with(&name, |e| e.kx_hint = Some(group));
+        self.with(&name, |e| {
+            let derived = e.tls12_server && e.kx_hint.is_none();
+            e.tls12_server = false;
+            if !(derived && group == NamedGroup::X25519) {
+                e.kx_hint = Some(group);
+            }
+        });
     }
 
+    /// The key share to send first. To a server that spoke TLS 1.2 last time the share is of no use
+    /// (TLS 1.2 has its own key exchange), so only the cheapest one is made: X25519 rather than the
+    /// X25519MLKEM768 hybrid, whose ML-KEM key generation is most of a resumed TLS 1.2 handshake's
+    /// extra cost (docs/benchmarks.md, "Key share to TLS 1.2 servers").
     fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
-        self.peek(name, |e| e.kx_hint)
+        self.peek(name, |e| {
+            e.kx_hint
+                .or_else(|| e.tls12_server.then_some(NamedGroup::X25519))
+        })
     }
 
     fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
-        self.with(&name, |e| e.tls12 = Some((Instant::now(), value)));
+        self.with(&name, |e| {
+            e.tls12 = Some((Instant::now(), value));
+            e.tls12_server = true;
+        });
     }
 
     fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
