@@ -33,6 +33,13 @@
  *                              each) and keep them all open; the RSS growth over them
  *                              (/proc/self/statm) is reported; then one more round trip on every
  *                              one of them, then close them all
+ *   www PATH CHUNK SECONDS MODE
+ *                              against `openssl s_server -WWW` (one server for both C clients):
+ *                              MODE full|resume; for SECONDS: connect (handshake), send
+ *                              "GET /PATH HTTP/1.0", recv() to the end in CHUNK-byte calls, close;
+ *                              reports connections, bytes, and the CPU of the timed part (one
+ *                              untimed connection first). A big file measures the download, a
+ *                              tiny one the handshake.
  *   threads N BYTES CHUNK      N threads, each on its own socket, download BYTES/N in CHUNK calls;
  *                              timed from the moment all N are connected (each sends its request
  *                              then)
@@ -425,6 +432,49 @@ static void *thread_download(void *arg)
     return NULL;
 }
 
+/* One GET against `openssl s_server -WWW`: the bytes received (headers included), -1 on failure. */
+static long long www_once(const struct peer *p, int resume, const char *path, char *buf, size_t chunk)
+{
+    char req[512];
+    long long got = 0;
+    struct conn *c = c_open(p, resume);
+    if (!c)
+        return -1;
+    snprintf(req, sizeof req, "GET /%s HTTP/1.0\r\n\r\n", path);
+    if (c_send(c, req, strlen(req)) != 0) {
+        c_close(c);
+        return -1;
+    }
+    for (;;) {
+        long n = c_recv(c, buf, chunk);
+        if (n <= 0) /* s_server ends with close_notify (0); an error after data counts as the end */
+            break;
+        got += n;
+    }
+    c_close(c);
+    return got;
+}
+
+static void w_www(const struct peer *p, const char *path, size_t chunk, double seconds, int resume)
+{
+    char *buf = malloc(chunk);
+    if (!buf || www_once(p, resume, path, buf, chunk) <= 0)
+        die("www: the first GET failed");
+    double c0 = cpu_s(), t0 = now_s(), wall;
+    long long bytes = 0, n = 0;
+    do {
+        long long got = www_once(p, resume, path, buf, chunk);
+        if (got <= 0)
+            die("www: a GET failed");
+        bytes += got;
+        n++;
+        wall = now_s() - t0;
+    } while (wall < seconds);
+    double cpu = cpu_s() - c0;
+    free(buf);
+    printf("RESULT wall=%.6f cpu=%.6f n=%lld bytes=%lld\n", wall, cpu, n, bytes);
+}
+
 static void w_threads(const struct peer *p, int nthreads, uint64_t bytes, size_t chunk)
 {
     pthread_barrier_t barrier;
@@ -511,6 +561,8 @@ int main(int argc, char **argv)
         w_handshake(&p, atof(a[0]), !strcmp(a[1], "resume"));
     else if (!strcmp(w, "many") && na == 1)
         w_many(&p, (size_t)num(a[0], "COUNT"));
+    else if (!strcmp(w, "www") && na == 4)
+        w_www(&p, a[0], (size_t)num(a[1], "CHUNK"), atof(a[2]), !strcmp(a[3], "resume"));
     else if (!strcmp(w, "threads") && na == 3)
         w_threads(&p, (int)num(a[0], "N"), num(a[1], "BYTES"), (size_t)num(a[2], "CHUNK"));
     else

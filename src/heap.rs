@@ -15,7 +15,8 @@
 //!   (`Vec` → caller) lands within the 64 bytes after its source.
 //!
 //! Small blocks (most of them) go to `malloc` untouched; a block of [`LARGE`] bytes or more costs
-//! [`OFFSET`] bytes more (glibc returns the slack in front of the page to its free lists).
+//! [`OFFSET`] bytes more (glibc returns the slack in front of the page to its free lists), and a
+//! large block that is resized within the room it has stays where it is.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -86,6 +87,16 @@ unsafe impl GlobalAlloc for Heap {
             // SAFETY: both small: the system's realloc keeps malloc's alignment, which is enough.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
+        if is_large(&layout) && is_large(&new_layout) {
+            // In place when the block already has the room: rustls shrinks its receive buffer
+            // whenever it empties and grows it again 4 KiB at a time for the next record; moving
+            // it each time would copy ~40 KiB per 16 KiB record.
+            // SAFETY: `ptr - OFFSET` is the start of the posix_memalign block holding `ptr`.
+            let room = unsafe { libc::malloc_usable_size(ptr.sub(OFFSET).cast()) } - OFFSET;
+            if new_size <= room {
+                return ptr;
+            }
+        }
         // SAFETY: as `alloc`.
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
@@ -113,6 +124,10 @@ mod tests {
             assert!(!p.is_null());
             assert_eq!(p as usize % PAGE, OFFSET);
             p.write_bytes(7, 16384);
+            let same = heap.realloc(p, layout, 4096);
+            assert_eq!(same, p, "shrinking a large block within its room keeps it in place");
+            let grown = heap.realloc(same, Layout::from_size_align(4096, 1).unwrap(), 16384);
+            assert_eq!(grown, p, "growing back within its room keeps it in place");
             let q = heap.realloc(p, layout, 100);
             assert_eq!(*q.add(99), 7);
             let layout = Layout::from_size_align(100, 1).unwrap();
