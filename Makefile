@@ -43,7 +43,12 @@ test-headers: lib
 test-c: lib
 	bash tests/run-c-tests.sh
 
-test: lib check-header test-rust test-headers test-c certmatrix test-examples test-install
+# The fourteen CE programs "as written", against the compat <windows.h> set (c-tests/legacy, docs/porting.md).
+.PHONY: test-legacy
+test-legacy: lib
+	bash tests/legacy.sh
+
+test: lib check-header test-rust test-headers test-c test-legacy certmatrix test-examples test-install
 	$(MAKE) --no-print-directory test-preload PRELOAD_SLOW=0
 
 lint:

@@ -441,5 +441,129 @@ else
     ok "winsock2.h defines no IOC_*/_IO* macros and keeps Linux's FIONBIO/FIONREAD"
 fi
 
+# ---- 10. the opt-in compat set (include/sslsock/compat: <windows.h>, <tchar.h>, ...) -------
+# Every header of the set, used the way legacy code uses it, in every language mode; then what the set
+# must refuse. The functions themselves run in c-tests/legacy/compat00_functions.c (tests/legacy.sh).
+COMPAT="$INC/sslsock/compat"
+if [ -d "$COMPAT" ] && [ "$HAVE_SSLSOCK" = 1 ]; then
+    cat >"$TMP/compat.c" <<'EOF'
+#include <windows.h>
+#include <tchar.h>
+#include <winsock2.h>
+#include <winsock.h>
+#include <sslsock.h>
+#include <schnlsp.h>
+#include <wincrypt.h>
+#include <ws2tcpip.h>
+#include <windef.h>
+#include <winbase.h>
+#include <winnt.h>
+#include <winnls.h>
+#include <winerror.h>
+static CRITICAL_SECTION g_cs;
+static LONG volatile g_refs;
+int CALLBACK compat_hook(DWORD dwType, LPVOID pvArg, DWORD dwChainLen, LPBLOB pCertChain, DWORD dwFlags);
+int CALLBACK compat_hook(DWORD dwType, LPVOID pvArg, DWORD dwChainLen, LPBLOB pCertChain, DWORD dwFlags)
+{
+    UNREFERENCED_PARAMETER(pvArg);
+    UNREFERENCED_PARAMETER(pCertChain);
+    return dwType == SSL_CERT_X509 && dwChainLen == 1 && dwFlags == 0 ? SSL_ERR_OKAY : SSL_ERR_CERT_UNKNOWN;
+}
+int compat_use(SOCKET s);
+int compat_use(SOCKET s)
+{
+    TCHAR buf[MAX_PATH];
+    _TCHAR t[16];
+    WCHAR w[32];
+    char a[32];
+    LPCTSTR host = TEXT("localhost");
+    SYSTEMTIME st;
+    FILETIME ft, now;
+    X509Certificate cert;
+    SSLCONNECTIONINFO ci = {0, 0, 0, 0, 0, 0, 0};
+    ADDRINFO *ai = NULL;
+    fd_set r;
+    DWORD tick = GetTickCount();
+    int n = 0;
+    ZeroMemory(buf, sizeof buf);
+    FillMemory(t, sizeof t, 0);
+    CopyMemory(buf, host, lstrlen(host) + 1);
+    lstrcat(buf, _T(":443"));
+    lstrcpyn(t, buf, (int)ARRAYSIZE(t));
+    wsprintf(buf, TEXT("%s:%d"), host, 443);
+    _stprintf(buf, _T("%u"), (unsigned)tick);
+    n += lstrcmpi(buf, _T("X")) + (int)_tcslen(buf) + _tcsicmp(t, t);
+    n += MultiByteToWideChar(CP_ACP, 0, "abc", -1, w, 32) + WideCharToMultiByte(CP_UTF8, 0, L"x", -1, a, 32, NULL, NULL);
+    n += lstrlenW(L"abc") + lstrcmpiW(L"A", L"a");
+    GetSystemTime(&st);
+    GetLocalTime(&st);
+    SystemTimeToFileTime(&st, &ft);
+    GetSystemTimeAsFileTime(&now);
+    n += (int)CompareFileTime(&ft, &now) + FileTimeToSystemTime(&ft, &st);
+    InitializeCriticalSection(&g_cs);
+    EnterCriticalSection(&g_cs);
+    LeaveCriticalSection(&g_cs);
+    DeleteCriticalSection(&g_cs);
+    n += (int)InterlockedIncrement(&g_refs);
+    SetLastError(ERROR_SUCCESS);
+    Sleep(0);
+    FD_ZERO(&r);
+    FD_SET(s, &r);
+    n += select(0, &r, NULL, NULL, NULL);
+    cert.Version = 0;
+    n += (int)cert.Version + (ci.aiCipher == CALG_RC4) + (ci.aiHash == CALG_SHA1) + (ci.aiExch == CALG_ECDH_EPHEM);
+    n += getaddrinfo("localhost", "443", NULL, &ai);
+    RETAILMSG(n < 0, (TEXT("n %d\n"), n));
+    DEBUGMSG(1, (TEXT("n %d\n"), n));
+    if (s == INVALID_SOCKET)
+        return (int)GetLastError();
+    return n + closesocket(s);
+}
+#ifdef __cplusplus
+# ifdef min
+#  error "no min() macro in C++"
+# endif
+#else
+typedef char compat_minmax[(max(1, 2) == 2 && min(1, 2) == 1) ? 1 : -1];
+#endif
+EOF
+    for m in "${MODES[@]}"; do
+        IFS='|' read -r mname drv flags <<<"$m"
+        # shellcheck disable=SC2086
+        if out=$("$drv" $flags -pedantic -I"$INC" -I"$COMPAT" -c "$TMP/compat.c" -o "$TMP/out.o" 2>&1); then
+            ok "compat set: every header, with <winsock2.h> and <sslsock.h> [$mname]"
+        else
+            not_ok "compat set: every header, with <winsock2.h> and <sslsock.h> [$mname]"
+            printf '%s\n' "$out" | sed 's/^/#   /'
+        fi
+    done
+    # must_fail WHAT EXPECTED-TEXT DRIVER FLAGS... < source: the compiler refuses it, saying EXPECTED-TEXT.
+    must_fail() {
+        local what=$1 want=$2 out
+        shift 2
+        cat >"$TMP/refuse.c"
+        if out=$("$@" -I"$INC" -I"$COMPAT" -c "$TMP/refuse.c" -o "$TMP/out.o" 2>&1); then
+            not_ok "$what (it compiled)"
+        elif printf '%s\n' "$out" | grep -qF -- "$want"; then
+            ok "$what"
+        else
+            not_ok "$what (another error)"
+            printf '%s\n' "$out" | sed 's/^/#   /'
+        fi
+    }
+    printf '#include <windows.h>\n#include <tchar.h>\nint x;\n' |
+        must_fail "compat set: UNICODE is refused with a message" "build without -DUNICODE" "$CC" -DUNICODE -x c
+    printf '#include <stdio.h>\n#include <windows.h>\nint x;\n' |
+        must_fail "compat set: strict C99 without POSIX (a system header first) is refused with a message" \
+            "needs POSIX 2008" "$CC" -x c -std=c99
+    printf '#define NOMINMAX\n#include <windows.h>\nint f(void);\nint f(void) { return min(1, 2); }\n' |
+        must_fail "compat set: NOMINMAX: no min()" "min" "$CC" -x c -std=gnu11 -Werror=implicit-function-declaration
+    printf '#include <windows.h>\n#include <schnlsp.h>\nint f(void);\nint f(void) { return SslCrackCertificate(0, 0, 0, 0); }\n' |
+        must_fail "compat set: no SslCrackCertificate (a port supplies it)" "SslCrackCertificate" \
+            "$CC" -x c -std=gnu11 -Werror=implicit-function-declaration
+else
+    echo "# skip: the compat set (include/sslsock/compat or include/sslsock.h missing)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

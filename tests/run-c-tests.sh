@@ -3,17 +3,21 @@
 #
 #   bash tests/run-c-tests.sh            # every c-tests/*.c, sorted
 #   bash tests/run-c-tests.sh NAME       # only c-tests/NAME.c (NAME, NAME.c or c-tests/NAME.c)
+#   bash tests/run-c-tests.sh DIR        # every DIR/*.c and DIR/*.cpp (e.g. c-tests/legacy, see tests/legacy.sh)
+#   bash tests/run-c-tests.sh PATH.cpp   # any program by its path (.cpp: built with $CXX -std=c++17)
 #
 # Assumes `make` built target/release/libsslsock.so. Makes fresh certificates
 # (tests/pki/mkcerts.py) and a document root in a temporary directory, starts
-# openssl s_server peers, tests/servers/starttls_server.py and
-# tests/servers/stall_server.py on free 127.0.0.1 ports, exports T_HOST,
-# T_PKI, SSL_CERT_FILE, T_DOCROOT, T_PORT_* and T_STARTTLS_LOG, builds and
+# openssl s_server peers, tests/servers/starttls_server.py,
+# tests/servers/stall_server.py and tests/servers/hostile_server.py on free
+# 127.0.0.1 ports, exports T_HOST, T_PKI, SSL_CERT_FILE, T_DOCROOT, T_PORT_*,
+# T_STARTTLS_LOG and T_HOSTILE_LOG, builds and
 # runs each program (60 s limit each), counts its "ok - " / "not ok - " lines,
 # fails the run on any PLAINTEXT-LEAK in the server logs, and ends with the
 # line "N passed, N failed".
 #
-# Environment: PYTHON (default python3), CC (default cc), T_TIMEOUT (default 60),
+# Environment: PYTHON (default python3), CC (default cc), CXX (default g++), T_TIMEOUT (default 60),
+# T_CSTD (C language flags, default "-std=c99 -D_DEFAULT_SOURCE"), T_CFLAGS (extra compiler flags),
 # T_KEEP=1 keeps the work directory (it is kept anyway when something failed).
 
 set -u
@@ -22,6 +26,9 @@ cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 CC=${CC:-cc}
+CXX=${CXX:-g++}
+T_CSTD=${T_CSTD:--std=c99 -D_DEFAULT_SOURCE}
+T_CFLAGS=${T_CFLAGS:-}
 T_TIMEOUT=${T_TIMEOUT:-60}
 # How long the line server waits for a client to speak first (immediate TLS) before it greets; a
 # program slowed down by T_WRAP (valgrind) needs longer.
@@ -41,6 +48,15 @@ fi
 PROGRAMS=()
 if [ $# -ge 1 ]; then
     for arg in "$@"; do
+        if [ -d "$arg" ]; then
+            while IFS= read -r f; do
+                PROGRAMS+=("$f")
+            done < <(LC_ALL=C ls "${arg%/}"/*.c "${arg%/}"/*.cpp 2>/dev/null | LC_ALL=C sort)
+            continue
+        elif [ -f "$arg" ] && [[ $arg == */* ]]; then
+            PROGRAMS+=("$arg")
+            continue
+        fi
         n=${arg##*/}
         n=${n%.c}
         if [ ! -f "c-tests/$n.c" ]; then
@@ -144,6 +160,16 @@ start_stall() {
     PORT_LOG[$var]="$!:$WORK/$var.port:stall"
 }
 
+# start_hostile VAR: tests/servers/hostile_server.py (misbehaving TLS server, certificates under the test CA).
+start_hostile() {
+    local var=$1
+    local log=$LOGS/$var.log
+    "$PYTHON" tests/servers/hostile_server.py --port 0 --port-file "$WORK/$var.port" --pki "$PKI" \
+        --log "$log" </dev/null >"$LOGS/$var.stdout" 2>&1 &
+    SERVER_PIDS+=($!)
+    PORT_LOG[$var]="$!:$WORK/$var.port:hostile"
+}
+
 start_s_server T_PORT_HTTPS good
 start_s_server T_PORT_TLS12 good -tls1_2
 start_s_server T_PORT_TLS13 good -tls1_3
@@ -155,6 +181,7 @@ start_s_server T_PORT_UNTRUSTED untrusted
 start_s_server T_PORT_WILDCARD wildcard
 start_starttls T_PORT_STARTTLS good
 start_stall T_PORT_STALL
+start_hostile T_PORT_HOSTILE
 
 # Wait (up to 15 s) until every peer listens, and export its port.
 for var in "${!PORT_LOG[@]}"; do
@@ -183,6 +210,7 @@ export T_PKI=$PKI
 export T_DOCROOT=$DOCROOT
 export SSL_CERT_FILE=$PKI/ca.pem
 export T_STARTTLS_LOG=$LOGS/T_PORT_STARTTLS.log
+export T_HOSTILE_LOG=$LOGS/T_PORT_HOSTILE.log
 unset SSL_CERT_DIR
 
 echo "# peers on 127.0.0.1:$(for v in $(printf '%s\n' "${!PORT_LOG[@]}" | sort); do printf ' %s=%s' "${v#T_PORT_}" "${!v}"; done)"
@@ -194,7 +222,9 @@ TOTAL_FAIL=0
 RESULTS=()
 
 for src in "${PROGRAMS[@]}"; do
-    name=$(basename "$src" .c)
+    name=$(basename "$src")
+    name=${name%.c}
+    name=${name%.cpp}
     bin=$BIN/$name
     out=$OUT/$name.out
     extra=()
@@ -202,7 +232,14 @@ for src in "${PROGRAMS[@]}"; do
         extra=(-lcrypto)
     fi
     echo "== $name"
-    if ! "$CC" -std=c99 -D_DEFAULT_SOURCE -Wall -Werror -I include -I c-tests "$src" -o "$bin" \
+    if [[ $src == *.cpp ]]; then
+        compile=("$CXX" -std=c++17)
+    else
+        # shellcheck disable=SC2206
+        compile=("$CC" $T_CSTD)
+    fi
+    # shellcheck disable=SC2086
+    if ! "${compile[@]}" -Wall -Werror $T_CFLAGS -I include -I c-tests "$src" -o "$bin" \
         -L "$LIBDIR" -lsslsock -lpthread "${extra[@]+"${extra[@]}"}" -Wl,-rpath,"$LIBDIR" \
         >"$OUT/$name.build" 2>&1; then
         sed 's/^/   | /' "$OUT/$name.build"

@@ -1,0 +1,7 @@
+/*
+ * winbase.h - part of sslsock's compat set (docs/porting.md): everything is in <windows.h>.
+ */
+#ifndef SSLSOCK_COMPAT_WINBASE_H
+#define SSLSOCK_COMPAT_WINBASE_H
+#include "windows.h"
+#endif
