@@ -13,6 +13,8 @@ OBJCOPY ?= objcopy
 CARGO ?= cargo
 LIB := target/release/libsslsock.so
 STATICLIB := target/release/libsslsock.a
+# The opt-in <windows.h> companion set (docs/porting.md), installed under $(INCLUDEDIR)/sslsock/compat.
+COMPAT_HEADERS := $(sort $(wildcard include/sslsock/compat/*.h))
 # The crate version (Cargo.toml) names the installed library; its major is the soname's (build.rs).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
@@ -100,6 +102,8 @@ install: lib
 	@# rustc's embedded LLVM bitcode (a quarter of the archive) is of no use to a C linker and confuses nm.
 	$(OBJCOPY) --remove-section=.llvmbc --remove-section=.llvmcmd $(DESTDIR)$(LIBDIR)/libsslsock.a
 	install -m 0644 include/sslsock.h include/winsock2.h include/winsock.h $(DESTDIR)$(INCLUDEDIR)/
+	install -d $(DESTDIR)$(INCLUDEDIR)/sslsock/compat
+	install -m 0644 $(COMPAT_HEADERS) $(DESTDIR)$(INCLUDEDIR)/sslsock/compat/
 	install -m 0755 tools/sslsock-run $(DESTDIR)$(BINDIR)/sslsock-run
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' sslsock.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc
@@ -115,7 +119,9 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsslsock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsslsock.so.$(SOMAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libsslsock.so $(DESTDIR)$(LIBDIR)/libsslsock.a \
 	      $(DESTDIR)$(INCLUDEDIR)/sslsock.h $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h \
-	      $(DESTDIR)$(BINDIR)/sslsock-run $(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc $(DESTDIR)$(MANDIR)/man7/sslsock.7
+	      $(DESTDIR)$(BINDIR)/sslsock-run $(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc $(DESTDIR)$(MANDIR)/man7/sslsock.7 \
+	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/sslsock/compat/,$(notdir $(COMPAT_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/sslsock/compat $(DESTDIR)$(INCLUDEDIR)/sslsock 2>/dev/null
 
 clean:
 	$(CARGO) clean

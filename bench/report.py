@@ -159,6 +159,13 @@ def build_rows(runs, meta):
                 rows.append(Row(key, "  client CPU", "us/hs", cpu_us_per_hs, "low",
                                 "hs_full_cpu" if m == "full" else None, cpu=True))
     rows.append(Row("tcp_connect", "TCP connect/close (no TLS)", "/s", per_s, "high"))
+    # Against `openssl s_server -WWW` (the issue's own check: the server is OpenSSL's, shared).
+    rows.append(Row("ss_dl", "s_server -WWW: GET a 256 MiB file, 16 KiB recv", "MB/s", mbps, "high"))
+    rows.append(Row("ss_dl", "  client CPU", "ms/GB", cpu_ms_per_gb, "low", "bulk_cpu", cpu=True))
+    rows.append(Row("ss_hs", "s_server -WWW: full handshake + GET of 3 bytes", "/s", per_s, "high",
+                    "hs_full"))
+    rows.append(Row("ss_hs", "  client CPU", "us/hs", cpu_us_per_hs, "low", "hs_full_cpu",
+                    cpu=True))
     rows.append(Row("memory", f"idle secure socket ({int(float(meta.get('idle_sockets', 0)))} open)",
                     "KiB/sock", kib_per_socket, "low", "memory"))
     rows.append(Row("concurrent",

@@ -24,7 +24,7 @@
 #                                 BENCH_PRELOAD_PINGPONG_N [100000 | BENCH_PINGPONG_N], quick: its
 #                                 TRANSFER_BYTES set to BENCH_BULK_BYTES)
 #   BENCH_ONLY                    a space-separated subset of: bulk pingpong handshake memory
-#                                 concurrent threads preload
+#                                 concurrent threads sserver preload
 #   CC [cc], CARGO [cargo]
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -47,7 +47,7 @@ else
     CONC_N=${BENCH_CONC_SOCKETS:-10000}
 fi
 NODELAY=${BENCH_NODELAY:-1}
-ONLY=${BENCH_ONLY:-bulk pingpong handshake memory concurrent threads preload}
+ONLY=${BENCH_ONLY:-bulk pingpong handshake memory concurrent threads sserver preload}
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}
 OUT=$ROOT/bench/results
@@ -211,6 +211,24 @@ if want threads; then
         say "threads: $t threads, each its own socket, $BULK bytes in all, 16 KiB calls"
         series "threads$t" "$ALL" app13 plain threads "$t" "$BULK" 16384
     done
+fi
+if want sserver; then
+    # The issue's own check: the two C clients alternately against one `openssl s_server -WWW`.
+    mkdir -p "$WORK/www"
+    head -c 268435456 /dev/zero >"$WORK/www/big"
+    printf 'hi\n' >"$WORK/www/small"
+    PORT_sserver=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (cd "$WORK/www" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:$PORT_sserver" \
+        -cert "$PKI/good.pem" -key "$PKI/good.key") >"$WORK/sserver.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT_sserver") 2>/dev/null && break
+        sleep 0.05
+    done
+    say "openssl s_server -WWW: GET 256 MiB in 16 KiB recv calls, ${HS_SECONDS}s loops"
+    series ss_dl "sslsock openssl" sserver - www big 16384 "$HS_SECONDS" full
+    say "openssl s_server -WWW: full handshakes (GET of 3 bytes), ${HS_SECONDS}s loops"
+    series ss_hs "sslsock openssl" sserver - www small 4096 "$HS_SECONDS" full
 fi
 rm -f "$OUT/preload.csv.used"
 if want preload && [ "${BENCH_PRELOAD:-1}" = 1 ]; then

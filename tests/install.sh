@@ -50,6 +50,7 @@ needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' 
 
 EXPECTED="bin/sslsock-run
 include/sslsock.h
+$(cd include && ls sslsock/compat/*.h | sed 's|^|include/|')
 include/winsock.h
 include/winsock2.h
 lib/libsslsock.a
