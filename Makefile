@@ -50,7 +50,13 @@ test-c: lib
 test-legacy: lib
 	bash tests/legacy.sh
 
-test: lib check-header test-rust test-headers test-c test-legacy certmatrix test-examples test-install
+# Kernel TLS (SSLSOCK_KTLS=1): a C test set and the log, on the kernel path where the kernel offers the
+# `tls` upper layer, on the rustls fallback where it does not (docs/benchmarks.md "Kernel TLS").
+.PHONY: test-ktls
+test-ktls: lib
+	bash tests/ktls.sh
+
+test: lib check-header test-rust test-headers test-c test-legacy test-ktls certmatrix test-examples test-install
 	$(MAKE) --no-print-directory test-preload PRELOAD_SLOW=0
 
 lint:

@@ -248,6 +248,7 @@ int main(void)
     run_case(K_SELECT, port, stall, sendbuf);
     run_case(K_CONNECT, port, stall, sendbuf);
 
+    free(sendbuf);
     WSACleanup();
     return finish();
 }

@@ -239,6 +239,7 @@ int main(void)
     send_times_out(port, 0, data);
     send_times_out(port, 1, data);
 
+    free(data);
     WSACleanup();
     return finish();
 }

@@ -453,7 +453,8 @@ int sslsock_set_client_certificate(int s,
                                    const char *key_file);
 
 // sslsock extension: a readable sentence on why the calling thread's last call failed (never NULL;
-// empty when nothing failed). Valid until the thread calls this function again.
+// empty when nothing failed). The same pointer is returned until a later failure is recorded on the
+// thread; it stays valid until the function is called after that failure.
 const char *sslsock_last_error_reason(void);
 
 #ifdef __cplusplus

@@ -199,12 +199,20 @@ enum Reason {
 thread_local! {
     static LAST_CODE: Cell<c_int> = const { Cell::new(0) };
     static LAST_REASON: RefCell<Reason> = const { RefCell::new(Reason::None) };
-    static REASON_TEXT: RefCell<CString> = RefCell::new(CString::default());
+    /// Counts the failures recorded on this thread (see `last_reason_ptr`).
+    static REASON_GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// The text handed out by `last_reason_ptr`, with the generation it was made for.
+    static REASON_TEXT: RefCell<(u64, CString)> = RefCell::new((u64::MAX, CString::default()));
+}
+
+fn next_generation() {
+    let _ = REASON_GENERATION.try_with(|g| g.set(g.get().wrapping_add(1)));
 }
 
 /// Record a failure for `WSAGetLastError` and `sslsock_last_error_reason`, and set errno.
 /// Thread-locals are reached with `try_with`: late in thread or process exit they may be gone.
 pub fn record(error: &Error) {
+    next_generation();
     let _ = LAST_CODE.try_with(|c| c.set(error.code.0));
     let _ = LAST_REASON.try_with(|r| {
         if let Ok(mut r) = r.try_borrow_mut() {
@@ -217,6 +225,7 @@ pub fn record(error: &Error) {
 /// Record the failure of a libc call on a plain socket: the Winsock code from errno, errno untouched.
 pub fn record_os(what: &'static str) {
     let e = errno();
+    next_generation();
     let _ = LAST_CODE.try_with(|c| c.set(WsaCode::from_errno(e).0));
     let _ = LAST_REASON.try_with(|r| {
         if let Ok(mut r) = r.try_borrow_mut() {
@@ -232,6 +241,7 @@ pub fn last_code() -> c_int {
 
 /// `WSASetLastError`: the code as given; the reason becomes the code's own description (none for 0).
 pub fn set_last_code(code: c_int) {
+    next_generation();
     let _ = LAST_CODE.try_with(|c| c.set(code));
     let _ = LAST_REASON.try_with(|r| {
         if let Ok(mut r) = r.try_borrow_mut() {
@@ -246,9 +256,21 @@ pub fn set_last_code(code: c_int) {
 
 static NO_REASON: &CStr = c"";
 
-/// The reason for the calling thread's last failure, as a C string that stays valid until that thread's
-/// next call to this function or its exit.
+/// The reason for the calling thread's last failure, as a C string that stays valid until a later
+/// failure has been recorded on that thread and this function is called again (or the thread exits):
+/// asking twice about the same failure gives the same pointer.
 pub fn last_reason_ptr() -> *const std::ffi::c_char {
+    let generation = REASON_GENERATION.try_with(Cell::get).unwrap_or(0);
+    let cached = REASON_TEXT
+        .try_with(|slot| {
+            let slot = slot.borrow();
+            (slot.0 == generation).then(|| slot.1.as_ptr())
+        })
+        .ok()
+        .flatten();
+    if let Some(ptr) = cached {
+        return ptr;
+    }
     let text = LAST_REASON
         .try_with(|r| match &*r.borrow() {
             Reason::None => String::new(),
@@ -262,8 +284,8 @@ pub fn last_reason_ptr() -> *const std::ffi::c_char {
     REASON_TEXT
         .try_with(|slot| {
             let mut slot = slot.borrow_mut();
-            *slot = text;
-            slot.as_ptr()
+            *slot = (generation, text);
+            slot.1.as_ptr()
         })
         .unwrap_or(NO_REASON.as_ptr())
 }
@@ -271,6 +293,26 @@ pub fn last_reason_ptr() -> *const std::ffi::c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reason_pointer_is_stable_until_the_next_failure() {
+        record(&Error::new(WsaCode::ECONNABORTED, "first"));
+        let a = last_reason_ptr();
+        let b = last_reason_ptr();
+        assert_eq!(
+            a, b,
+            "asking again about the same failure gives the same text"
+        );
+        // SAFETY: `a` is still valid (no failure recorded since).
+        assert_eq!(unsafe { std::ffi::CStr::from_ptr(a) }.to_str(), Ok("first"));
+        record(&Error::new(WsaCode::ETIMEDOUT, "second"));
+        // SAFETY: a new failure was recorded but the function not called again: `a` is still valid.
+        assert_eq!(unsafe { std::ffi::CStr::from_ptr(a) }.to_str(), Ok("first"));
+        let c = last_reason_ptr();
+        // SAFETY: `c` was just returned.
+        let second = unsafe { std::ffi::CStr::from_ptr(c) };
+        assert_eq!(second.to_str(), Ok("second"));
+    }
 
     #[test]
     fn winsock_codes_are_bsd_numbers() {

@@ -125,7 +125,10 @@ mod tests {
             assert_eq!(p as usize % PAGE, OFFSET);
             p.write_bytes(7, 16384);
             let same = heap.realloc(p, layout, 4096);
-            assert_eq!(same, p, "shrinking a large block within its room keeps it in place");
+            assert_eq!(
+                same, p,
+                "shrinking a large block within its room keeps it in place"
+            );
             let grown = heap.realloc(same, Layout::from_size_align(4096, 1).unwrap(), 16384);
             assert_eq!(grown, p, "growing back within its room keeps it in place");
             let q = heap.realloc(p, layout, 100);

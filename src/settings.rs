@@ -1,8 +1,8 @@
 //! Configuration from the environment, read once on first use (never from a constructor).
 //!
-//! `SSLSOCK_LOG` (`error`/`warn`/`info`/`debug`), `SSLSOCK_LOG_FILE`, `SSLSOCK_STRICT_EOF`, and
-//! OpenSSL's `SSL_CERT_FILE` / `SSL_CERT_DIR` / `SSLKEYLOGFILE`. In a setuid or setgid program
-//! (AT_SECURE) none of them is honoured.
+//! `SSLSOCK_LOG` (`error`/`warn`/`info`/`debug`), `SSLSOCK_LOG_FILE`, `SSLSOCK_STRICT_EOF`,
+//! `SSLSOCK_KTLS`, and OpenSSL's `SSL_CERT_FILE` / `SSL_CERT_DIR` / `SSLKEYLOGFILE`. In a setuid or
+//! setgid program (AT_SECURE) none of them is honoured.
 
 use std::sync::OnceLock;
 
@@ -30,6 +30,9 @@ pub struct Settings {
     pub log_fd: i32,
     /// `SSLSOCK_STRICT_EOF=1`: a TCP close without close_notify is an error even at a record boundary.
     pub strict_eof: bool,
+    /// `SSLSOCK_KTLS=1` (or `on`): hand the records to kernel TLS once a connection is established, when
+    /// the kernel offers it (see `secure::ktls`). Off by default.
+    pub ktls: bool,
     /// Whether this is a setuid/setgid program, where the environment is not trusted.
     pub secure_exec: bool,
 }
@@ -91,6 +94,9 @@ fn read() -> Settings {
         log_level,
         log_fd,
         strict_eof: var("SSLSOCK_STRICT_EOF").is_some_and(|v| v != "0"),
+        ktls: var("SSLSOCK_KTLS").is_some_and(|v| {
+            matches!(v.to_ascii_lowercase().as_str(), "1" | "on" | "yes" | "true")
+        }),
         secure_exec,
     }
 }

@@ -17,7 +17,8 @@
 # line "N passed, N failed".
 #
 # Environment: PYTHON (default python3), CC (default cc), CXX (default g++), T_TIMEOUT (default 60),
-# T_CSTD (C language flags, default "-std=c99 -D_DEFAULT_SOURCE"), T_CFLAGS (extra compiler flags),
+# T_CSTD (C language flags, default "-std=c99 -D_DEFAULT_SOURCE"), T_CFLAGS (extra compiler flags), T_LIBDIR (the
+# directory of the libsslsock.so to test, default target/release),
 # T_KEEP=1 keeps the work directory (it is kept anyway when something failed).
 
 set -u
@@ -33,7 +34,8 @@ T_TIMEOUT=${T_TIMEOUT:-60}
 # How long the line server waits for a client to speak first (immediate TLS) before it greets; a
 # program slowed down by T_WRAP (valgrind) needs longer.
 GREET_WAIT=${T_GREET_WAIT:-$([ -n "${T_WRAP:-}" ] && echo 5 || echo 0.25)}
-LIBDIR=$ROOT/target/release
+# T_LIBDIR: another build of the library (tests/asan.sh points it at target/asan/...).
+LIBDIR=${T_LIBDIR:-$ROOT/target/release}
 
 if [ ! -f "$LIBDIR/libsslsock.so" ]; then
     echo "run-c-tests: $LIBDIR/libsslsock.so is missing: run make first" >&2

@@ -186,8 +186,11 @@ pub unsafe extern "C" fn getsockopt(
             )
         });
         if rc == 0 {
-            let ms =
-                (tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000).min(u32::MAX as u64) as DWORD;
+            // Saturating: the kernel keeps timeouts of up to ~LONG_MAX/HZ seconds (fuzz/, sockopt).
+            let ms = (tv.tv_sec as u64)
+                .saturating_mul(1000)
+                .saturating_add(tv.tv_usec as u64 / 1000)
+                .min(u32::MAX as u64) as DWORD;
             // SAFETY: four writable bytes (the caller's *optlen).
             unsafe { optval.cast::<DWORD>().write_unaligned(ms) };
         }
@@ -197,4 +200,62 @@ pub unsafe extern "C" fn getsockopt(
     plain("getsockopt", unsafe {
         real::getsockopt(fd, level, name, optval, optlen)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A timeout the kernel keeps in more seconds than a u64 of milliseconds holds reads back as the
+    /// largest DWORD, not as a wrapped value or a panic (found by fuzz/, target sockopt, seed
+    /// timeouts-huge).
+    #[test]
+    fn huge_timeout_reads_back_saturated() {
+        // 2^64 / 1000 seconds, rounded up: times 1000 wraps a u64 to a few hundred milliseconds.
+        let tv = libc::timeval {
+            tv_sec: 18_446_744_073_709_552,
+            tv_usec: 0,
+        };
+        let tv_len = std::mem::size_of::<libc::timeval>() as socklen_t;
+        // SAFETY: plain integers; a timeval, a DWORD and their sizes, all owned here.
+        unsafe {
+            let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(s >= 0);
+            let rc = setsockopt(
+                s,
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                tv_len,
+            );
+            assert_eq!(rc, 0);
+            let mut kept = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            let mut len = tv_len;
+            let rc = getsockopt(
+                s,
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&mut kept as *mut libc::timeval).cast(),
+                &mut len,
+            );
+            assert_eq!(rc, 0);
+            let mut ms: DWORD = 0;
+            let mut len: socklen_t = 4;
+            let rc = getsockopt(
+                s,
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&mut ms as *mut DWORD).cast(),
+                &mut len,
+            );
+            assert_eq!(rc, 0);
+            // A kernel with HZ 1000 keeps so long a time as "forever" (0): nothing to saturate.
+            let want = if kept.tv_sec == 0 { 0 } else { u32::MAX };
+            assert_eq!(ms, want, "kernel kept {}s", kept.tv_sec);
+            libc::close(s);
+        }
+    }
 }

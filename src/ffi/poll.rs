@@ -62,11 +62,10 @@ pub unsafe fn deadline_from(timeout: *const libc::timeval) -> Result<Option<Inst
     if tv.tv_sec < 0 || tv.tv_usec < 0 {
         return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
     }
-    Ok(Some(
-        Instant::now()
-            + Duration::from_secs(tv.tv_sec as u64)
-            + Duration::from_micros(tv.tv_usec as u64),
-    ))
+    let span = Duration::from_secs(tv.tv_sec as u64)
+        .saturating_add(Duration::from_micros(tv.tv_usec as u64));
+    // A timeout too far away to be a point in time (a program's LONG_MAX "forever") waits forever.
+    Ok(Instant::now().checked_add(span))
 }
 
 /// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
@@ -298,4 +297,41 @@ pub unsafe extern "C" fn __poll_chk(
     }
     // SAFETY: as `poll`.
     unsafe { poll(fds, nfds, timeout) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A select timeout of LONG_MAX seconds (a program's "forever") waits; it used to overflow
+    /// `Instant` (a panic caught by `guard`: SOCKET_ERROR with WSAENETDOWN). Found by review while
+    /// fuzzing (fuzz/).
+    #[test]
+    fn select_with_a_huge_timeout() {
+        let forever = libc::timeval {
+            tv_sec: libc::time_t::MAX,
+            tv_usec: 999_999,
+        };
+        // SAFETY: a valid timeval.
+        assert!(unsafe { deadline_from(&forever) }.unwrap().is_none());
+        let s = crate::ffi::lifecycle::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(s >= 0);
+        // An unconnected TCP socket is ready for writing at once (POLLOUT | POLLHUP).
+        let mut w = crate::ffi::select::WinFdSet {
+            fd_count: 1,
+            fd_array: [s],
+        };
+        // SAFETY: one Windows fd_set holding its one entry, and a timeval.
+        let rc = unsafe {
+            crate::ffi::select::sslsock_select(
+                0,
+                std::ptr::null_mut(),
+                &mut w,
+                std::ptr::null_mut(),
+                &forever,
+            )
+        };
+        assert_eq!(rc, 1, "WSA error {}", crate::error::last_code());
+        assert_eq!(crate::ffi::lifecycle::closesocket(s), 0);
+    }
 }

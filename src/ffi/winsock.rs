@@ -122,7 +122,8 @@ pub extern "C" fn WSASetLastError(iError: c_int) {
 }
 
 /// sslsock extension: a readable sentence on why the calling thread's last call failed (never NULL;
-/// empty when nothing failed). Valid until the thread calls this function again.
+/// empty when nothing failed). The same pointer is returned until a later failure is recorded on the
+/// thread; it stays valid until the function is called after that failure.
 #[no_mangle]
 pub extern "C" fn sslsock_last_error_reason() -> *const c_char {
     error::last_reason_ptr()

@@ -96,12 +96,15 @@ pub fn client_config(
     protocols: Protocols,
     identity: Option<&Arc<ClientIdentity>>,
 ) -> Result<Arc<ClientConfig>> {
-    type Key = (bool, bool, Option<String>);
+    type Key = (bool, bool, Option<String>, bool);
     static CONFIGS: Mutex<BTreeMap<Key, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
+    // Kernel TLS needs the traffic secrets handed over after the handshake (SSLSOCK_KTLS).
+    let ktls = settings::get().ktls;
     let key: Key = (
         protocols.tls12,
         protocols.tls13,
         identity.map(|i| i.origin.clone()),
+        ktls,
     );
     if let Some(config) = CONFIGS.lock().get(&key) {
         return Ok(config.clone());
@@ -120,6 +123,7 @@ pub fn client_config(
     let resolver = RecordingResolver::new(identity.map(|i| &**i), provider())?;
     let mut config = builder.with_client_cert_resolver(Arc::new(resolver));
     config.resumption = rustls::client::Resumption::store(sessions().clone());
+    config.enable_secret_extraction = ktls;
     if settings::env("SSLKEYLOGFILE").is_some() {
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }

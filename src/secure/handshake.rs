@@ -57,7 +57,7 @@ impl SecureSocket {
             match &session.phase {
                 Phase::Setup => None,
                 Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => Some(true),
-                Phase::Plaintext | Phase::Established(_) => Some(false),
+                Phase::Plaintext | Phase::Established(_) | Phase::Kernel(_) => Some(false),
                 Phase::Failed(e) => return Err(e.clone()),
             }
         };
@@ -190,7 +190,7 @@ impl SecureSocket {
                         "SO_SSL_PERFORM_HANDSHAKE: the socket is not connected",
                     ))
                 }
-                Phase::Established(_) => {
+                Phase::Established(_) | Phase::Kernel(_) => {
                     return Err(Error::new(
                         WsaCode::EISCONN,
                         "SO_SSL_PERFORM_HANDSHAKE: the handshake has already taken place",
@@ -303,7 +303,7 @@ impl SecureSocket {
                             return Err(self.interrupted());
                         }
                     }
-                    Phase::Established(_) | Phase::Plaintext => return Ok(()),
+                    Phase::Established(_) | Phase::Kernel(_) | Phase::Plaintext => return Ok(()),
                     Phase::Failed(e) => return Err(e.clone()),
                     Phase::Setup | Phase::Connecting => {
                         return Err(Error::new(WsaCode::ENOTCONN, "the socket is not connected"))
@@ -353,6 +353,7 @@ impl SecureSocket {
                     .is_some()
                     .then(|| pending.context.clone());
                 session.phase = Phase::Established(Box::new(conn));
+                session.kernel_wanted = super::ktls::wanted();
                 Ok(())
             }
             Ok(Step::WouldBlock) => {
@@ -371,6 +372,10 @@ impl SecureSocket {
         };
         drop(session);
         self.handshake_done.notify_all();
+        if result.is_ok() {
+            // Kernel TLS (SSLSOCK_KTLS), if the connection is quiet already; else at the next send/recv.
+            self.maybe_kernel();
+        }
         result
     }
 

@@ -5,6 +5,7 @@ mod config;
 mod handshake;
 mod identity;
 mod info;
+mod ktls;
 pub mod options;
 mod record;
 mod sessions;

@@ -37,6 +37,10 @@ use crate::sys::fd;
 /// Plaintext handed to rustls per step of a large send.
 const SEND_CHUNK: usize = 64 * 1024;
 
+/// Reads from the kernel that made no data a non-blocking `recv` does before it answers
+/// WSAEWOULDBLOCK (a peer may send records without data, such as session tickets, without end).
+const MAX_DATALESS_PULLS: u32 = 16;
+
 /// `recv` flags that matter on a secure socket.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RecvFlags {
@@ -76,6 +80,8 @@ pub(super) enum Phase {
     Handshaking(ThreadId),
     /// TLS is up.
     Established(Box<ClientConnection>),
+    /// TLS is up and the kernel does the records (kernel TLS, `SSLSOCK_KTLS`; see `ktls`).
+    Kernel(super::ktls::KernelSession),
     /// The handshake or the connection failed; every call fails with this.
     Failed(Error),
 }
@@ -88,6 +94,11 @@ pub(super) struct Session {
     pub(super) write_shut: bool,
     /// The handshake's context, kept when post-handshake session tickets may be stored.
     pub(super) tickets: Option<Arc<super::verify::HandshakeContext>>,
+    /// Kernel TLS is wanted and the switch has not been made or ruled out yet (see `ktls`).
+    pub(super) kernel_wanted: bool,
+    /// Data decrypted before a fatal record (alert, TLS error) that failed the session: `recv`
+    /// gives it before the error.
+    pub(super) undelivered: Vec<u8>,
 }
 
 /// Ciphertext read from the kernel and not yet taken by rustls.
@@ -159,7 +170,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// What a step of `recv` found.
-enum Step {
+pub(super) enum Step {
     Data(usize),
     End,
     /// Nothing yet; `true` when more ciphertext must be read (TLS), `false` in the plaintext window.
@@ -190,6 +201,8 @@ impl SecureSocket {
                 read_shut: false,
                 write_shut: false,
                 tickets: None,
+                kernel_wanted: false,
+                undelivered: Vec::new(),
             }),
             handshake_done: Condvar::new(),
             inbound: Mutex::new(Inbound::default()),
@@ -309,7 +322,7 @@ impl SecureSocket {
                 WsaCode::EINPROGRESS,
                 format!("{what}: a handshake is running"),
             )),
-            Phase::Established(_) | Phase::Failed(_) => Err(Error::new(
+            Phase::Established(_) | Phase::Kernel(_) | Phase::Failed(_) => Err(Error::new(
                 WsaCode::EISCONN,
                 format!("{what}: the handshake has already taken place"),
             )),
@@ -390,7 +403,7 @@ impl SecureSocket {
     pub fn connection_info(&self) -> Result<SSLCONNECTIONINFO> {
         let session = self.state.lock();
         match (&session.phase, session.info) {
-            (Phase::Established(_), Some(info)) => Ok(info),
+            (Phase::Established(_) | Phase::Kernel(_), Some(info)) => Ok(info),
             (Phase::Handshake(_) | Phase::Handshaking(_), _) => Err(Error::new(
                 WsaCode::EINPROGRESS,
                 "SO_SSL_GET_CONNECTION_INFO: the handshake is running",
@@ -413,8 +426,10 @@ impl SecureSocket {
                 "recv: MSG_OOB is not possible on a secure socket",
             ));
         }
+        self.maybe_kernel();
         let mut filled = 0;
         let mut deadline = None;
+        let mut dataless_pulls = 0;
         loop {
             let step = self.recv_step(&mut buf[filled..], flags)?;
             let need_tls = match step {
@@ -431,7 +446,38 @@ impl SecureSocket {
             };
             if need_tls {
                 match self.pull()? {
-                    Pulled::Some | Pulled::Eof => continue,
+                    Pulled::Eof => continue,
+                    Pulled::Some => {
+                        // Records that make no data (session tickets, key updates) may come
+                        // without end: the call's bounds hold for them too.
+                        dataless_pulls += 1;
+                        if !self.may_block(flags.dont_wait) {
+                            if dataless_pulls < MAX_DATALESS_PULLS {
+                                continue;
+                            }
+                        } else {
+                            let until = *deadline
+                                .get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_RCVTIMEO));
+                            if until.is_none_or(|d| Instant::now() < d) {
+                                continue;
+                            }
+                        }
+                        if filled > 0 {
+                            return Ok(filled);
+                        }
+                        return Err(if self.may_block(flags.dont_wait) {
+                            Error::new(
+                                WsaCode::ETIMEDOUT,
+                                "recv: timed out (SO_RCVTIMEO/SO_SNDTIMEO): the server sent only \
+                                 records without data",
+                            )
+                        } else {
+                            Error::new(
+                                WsaCode::EWOULDBLOCK,
+                                "recv: no data yet on a non-blocking socket",
+                            )
+                        });
+                    }
                     Pulled::Nothing => {}
                 }
             }
@@ -459,6 +505,18 @@ impl SecureSocket {
                 WsaCode::ESHUTDOWN,
                 "recv: the socket was shut down for reading",
             ));
+        }
+        // Data decrypted before the failure comes first.
+        if matches!(session.phase, Phase::Failed(_))
+            && !session.undelivered.is_empty()
+            && !buf.is_empty()
+        {
+            let n = session.undelivered.len().min(buf.len());
+            buf[..n].copy_from_slice(&session.undelivered[..n]);
+            if !flags.peek {
+                session.undelivered.drain(..n);
+            }
+            return Ok(Step::Data(n));
         }
         match &mut session.phase {
             Phase::Setup => Err(Error::new(
@@ -491,6 +549,10 @@ impl SecureSocket {
                 }
             }
             Phase::Failed(e) => Err(e.clone()),
+            Phase::Kernel(_) => {
+                drop(session);
+                self.kernel_recv_step(buf, flags.peek)
+            }
             Phase::Established(conn) => {
                 if buf.is_empty() {
                     return Ok(Step::Data(0));
@@ -524,17 +586,22 @@ impl SecureSocket {
     /// The server closed TCP without close_notify (ABI.md: End of stream).
     fn unclean_end(&self) -> Result<Step> {
         let at_boundary = self.inbound.lock().records.at_boundary();
+        // A truncated stream fails the socket, as any TLS failure does: nothing more is sent.
         if !at_boundary {
-            return Err(Error::new(
+            let error = Error::new(
                 WsaCode::ECONNRESET,
                 "recv: the connection was closed in the middle of a TLS record (truncated stream)",
-            ));
+            );
+            self.fail(error.clone());
+            return Err(error);
         }
         if settings::get().strict_eof {
-            return Err(Error::new(
+            let error = Error::new(
                 WsaCode::ECONNABORTED,
                 "recv: the server closed the connection without close_notify (SSLSOCK_STRICT_EOF=1)",
-            ));
+            );
+            self.fail(error.clone());
+            return Err(error);
         }
         log!(
             Level::Warn,
@@ -546,11 +613,12 @@ impl SecureSocket {
 
     /// Read ciphertext the kernel has now and hand it to rustls. Never waits.
     fn pull(&self) -> Result<Pulled> {
-        // Before the handshake ends, the handshake engine alone reads the kernel.
+        let mut inbound = self.inbound.lock();
+        // Before the handshake ends, the handshake engine alone reads the kernel; after a switch to
+        // kernel TLS (made under the inbound lock), the kernel TLS paths do.
         if !matches!(self.state.lock().phase, Phase::Established(_)) {
             return Ok(Pulled::Nothing);
         }
-        let mut inbound = self.inbound.lock();
         let mut eof = false;
         if inbound.start == inbound.end {
             if inbound.eof {
@@ -614,10 +682,16 @@ impl SecureSocket {
                 WsaCode::ECONNABORTED,
                 format!("TLS error: {}", tls_words(&e)),
             );
-            session.phase = Phase::Failed(error.clone());
+            fail_session(&mut session, error.clone());
+            let data_first = !session.undelivered.is_empty();
             drop(session);
             let _ = fd::send_now(self.fd(), &alert);
-            return Err(error);
+            // Data that came before the fatal record is delivered first; the error comes after it.
+            return if data_first {
+                Ok(Pulled::Some)
+            } else {
+                Err(error)
+            };
         }
         // Post-handshake messages may need an answer (TLS 1.3 key update): send it if no writer is busy;
         // a busy writer sends it after its own data.
@@ -638,7 +712,7 @@ impl SecureSocket {
     pub(super) fn fail(&self, error: Error) {
         let mut session = self.state.lock();
         if !matches!(session.phase, Phase::Failed(_)) {
-            session.phase = Phase::Failed(error);
+            fail_session(&mut session, error);
         }
     }
 
@@ -654,6 +728,9 @@ impl SecureSocket {
             }
             return Ok(n.max(0) as usize);
         }
+        if matches!(self.state.lock().phase, Phase::Kernel(_)) {
+            return Ok(self.kernel_readable_bytes());
+        }
         if self.inbound.try_lock().is_some() {
             let _ = self.pull();
         }
@@ -666,6 +743,7 @@ impl SecureSocket {
             Phase::Established(conn) => conn
                 .process_new_packets()
                 .map_or(0, |io| io.plaintext_bytes_to_read()),
+            Phase::Failed(_) => session.undelivered.len(),
             _ => 0,
         }
     }
@@ -674,21 +752,26 @@ impl SecureSocket {
     /// decrypted, the end reached, or a failure to report).
     pub fn readable_now(&self) -> bool {
         let mut session = self.state.lock();
+        let read_shut = session.read_shut;
         match &mut session.phase {
             Phase::Failed(_) => true,
             Phase::Established(conn) => match conn.process_new_packets() {
                 Ok(io) => io.plaintext_bytes_to_read() > 0 || io.peer_has_closed(),
                 Err(_) => true,
             },
-            _ => session.read_shut,
+            // The kernel's own readiness is right for kernel TLS (a whole record decrypted).
+            Phase::Kernel(k) => k.peer_closed || read_shut,
+            _ => read_shut,
         }
     }
 
     /// For `select`, after the kernel said readable: whether that ciphertext makes data (or an end)
     /// now. A whole record is needed; part of one is not "readable".
     pub fn readable_after_input(&self) -> bool {
-        if !matches!(self.state.lock().phase, Phase::Established(_)) {
-            return true;
+        match self.state.lock().phase {
+            Phase::Established(_) => {}
+            Phase::Kernel(_) => return self.kernel_readable(),
+            _ => return true,
         }
         if self.inbound.is_locked() {
             return true; // another reader is taking it in; let the program's recv decide
@@ -713,6 +796,7 @@ impl SecureSocket {
             ));
         }
         let dont_wait = c_flags & libc::MSG_DONTWAIT != 0;
+        self.maybe_kernel();
         loop {
             let mut out = self.outbound.lock();
             let session = self.state.lock();
@@ -758,6 +842,11 @@ impl SecureSocket {
                 Phase::Established(_) => {
                     drop(session);
                     return self.send_tls(&mut out, data, dont_wait);
+                }
+                Phase::Kernel(_) => {
+                    drop(session);
+                    // The outbound lock is held: writers take turns, as on the rustls path.
+                    return self.kernel_send(data, dont_wait);
                 }
             }
         }
@@ -840,6 +929,7 @@ impl SecureSocket {
             let mut session = self.state.lock();
             if !session.write_shut {
                 session.write_shut = true;
+                let kernel = matches!(session.phase, Phase::Kernel(_));
                 if let Phase::Established(conn) = &mut session.phase {
                     conn.send_close_notify();
                     while conn.wants_write() {
@@ -849,13 +939,20 @@ impl SecureSocket {
                     }
                 }
                 drop(session);
-                let _ = self.flush(&mut out, false);
+                if kernel {
+                    self.kernel_close_notify(true);
+                } else {
+                    let _ = self.flush(&mut out, false);
+                }
             }
         }
         if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
             self.state.lock().read_shut = true;
         }
-        let tls_up = matches!(self.state.lock().phase, Phase::Established(_));
+        let tls_up = matches!(
+            self.state.lock().phase,
+            Phase::Established(_) | Phase::Kernel(_)
+        );
         match fd::shutdown(self.fd(), how) {
             Ok(()) => Ok(()),
             // The server had already closed and our close_notify met its reset: the connection is
@@ -883,13 +980,19 @@ impl SecureSocket {
         if let Some(mut out) = self.outbound.try_lock() {
             if let Some(mut session) = self.state.try_lock() {
                 if !session.write_shut {
-                    if let Phase::Established(conn) = &mut session.phase {
-                        conn.send_close_notify();
-                        while conn.wants_write() {
-                            if conn.write_tls(&mut out.buf).is_err() {
-                                break;
+                    match &mut session.phase {
+                        Phase::Established(conn) => {
+                            conn.send_close_notify();
+                            while conn.wants_write() {
+                                if conn.write_tls(&mut out.buf).is_err() {
+                                    break;
+                                }
                             }
                         }
+                        Phase::Kernel(_) => {
+                            let _ = super::ktls::send_close_notify(self.fd());
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -905,6 +1008,16 @@ impl SecureSocket {
             Ok(())
         }
     }
+}
+
+/// The session fails with `error`. Data already decrypted (it came before whatever failed the
+/// session) is kept for `recv`, which gives it before the error.
+fn fail_session(session: &mut Session, error: Error) {
+    if let Phase::Established(conn) = &mut session.phase {
+        // The reader ends in WouldBlock (or UnexpectedEof) once empty; what it gave is kept.
+        let _ = std::io::Read::read_to_end(&mut conn.reader(), &mut session.undelivered);
+    }
+    session.phase = Phase::Failed(error);
 }
 
 /// A rustls error in words.

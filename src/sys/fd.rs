@@ -296,3 +296,181 @@ pub fn write_stderr(fd: c_int, mut buf: &[u8]) {
         buf = &buf[n as usize..];
     }
 }
+
+/// `setsockopt` with a value of any layout, as bytes.
+pub fn set_option(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `value` is valid for reads of its length.
+    let rc = unsafe {
+        real::setsockopt(
+            fd,
+            level,
+            name,
+            value.as_ptr().cast::<c_void>(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// Control-message room for one `cmsghdr` with a few bytes of data, aligned as `cmsghdr` wants.
+type Control = [u64; 8];
+
+/// `recvmsg(fd, buf, flags | MSG_DONTWAIT)` that also returns the one-byte control message
+/// `level`/`kind` when the kernel gave one (kernel TLS: the record type).
+pub fn recv_with_control(
+    fd: c_int,
+    buf: &mut [u8],
+    flags: c_int,
+    level: c_int,
+    kind: c_int,
+) -> Result<(usize, Option<u8>), Errno> {
+    let mut control: Control = [0; 8];
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid (no name, no buffers).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of::<Control>() as _;
+        // SAFETY: `msg` points at `buf` (writable for its length) and at `control` (writable for
+        // msg_controllen bytes).
+        let n = unsafe { real::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        let mut value = None;
+        // SAFETY: the kernel filled msg_control up to msg_controllen; CMSG_FIRSTHDR/NXTHDR stay inside
+        // it; a message of this level and kind carries at least one byte (checked by its length).
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == level
+                    && (*cmsg).cmsg_type == kind
+                    && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(1) as usize
+                {
+                    value = Some(*libc::CMSG_DATA(cmsg));
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        return Ok((n as usize, value));
+    }
+}
+
+/// `sendmsg(fd, data, MSG_DONTWAIT | MSG_NOSIGNAL)` with the one-byte control message
+/// `level`/`kind` = `value` (kernel TLS: the type of the record to make).
+pub fn send_with_control(
+    fd: c_int,
+    data: &[u8],
+    level: c_int,
+    kind: c_int,
+    value: u8,
+) -> Result<usize, Errno> {
+    let mut control: Control = [0; 8];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size (24 on 64-bit Linux, within `Control`).
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(1) } as _;
+    // SAFETY: msg_control points at `control`, aligned and large enough for one cmsghdr with one byte;
+    // the header and its byte are written inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() {
+            return Err(libc::EINVAL);
+        }
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(1) as _;
+        *libc::CMSG_DATA(cmsg) = value;
+    }
+    loop {
+        // SAFETY: `msg` points at `data` (only read: sendmsg does not write through iov_base) and at
+        // `control`.
+        let n = unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// A descriptor sslsock opened for itself, closed when dropped.
+pub struct OwnedFd(c_int);
+
+impl OwnedFd {
+    /// The descriptor number.
+    pub fn raw(&self) -> c_int {
+        self.0
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        let _ = close(self.0);
+    }
+}
+
+/// A TCP connection to ourselves on 127.0.0.1 (for probing what the kernel offers): the connected
+/// client end, and the listener holding the (never accepted) server end. Err names the failed step.
+pub fn loopback_connection() -> Result<(OwnedFd, OwnedFd), (&'static str, Errno)> {
+    let stream = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: plain integer arguments.
+    let listener = OwnedFd(unsafe { real::socket(libc::AF_INET, stream, 0) });
+    if listener.0 < 0 {
+        return Err(("socket", errno()));
+    }
+    let mut addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let addr_ptr = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
+    // SAFETY: `addr` is a sockaddr_in of `len` bytes that we own; sslsock exports none of bind,
+    // listen, getsockname.
+    unsafe {
+        if libc::bind(listener.0, addr_ptr, len) != 0 {
+            return Err(("bind 127.0.0.1", errno()));
+        }
+        if libc::listen(listener.0, 1) != 0 {
+            return Err(("listen", errno()));
+        }
+        if libc::getsockname(listener.0, addr_ptr, &mut len) != 0 {
+            return Err(("getsockname", errno()));
+        }
+    }
+    // SAFETY: plain integer arguments.
+    let client = OwnedFd(unsafe { real::socket(libc::AF_INET, stream, 0) });
+    if client.0 < 0 {
+        return Err(("socket", errno()));
+    }
+    // SAFETY: `addr` holds the listener's address, `len` bytes.
+    if unsafe { real::connect(client.0, addr_ptr, len) } != 0 {
+        return Err(("connect to 127.0.0.1", errno()));
+    }
+    Ok((client, listener))
+}
