@@ -33,6 +33,10 @@
  *                              each) and keep them all open; the RSS growth over them
  *                              (/proc/self/statm) is reported; then one more round trip on every
  *                              one of them, then close them all
+ *   soak COUNT                 COUNT cycles of connect (handshake, resumption allowed), a 1-byte
+ *                              round trip (op E), close; reports the RSS after the first tenth
+ *                              (warm-up: caches filled) and at the end, and the number of open
+ *                              descriptors before and after: nothing may grow
  *   www PATH CHUNK SECONDS MODE
  *                              against `openssl s_server -WWW` (one server for both C clients):
  *                              MODE full|resume; for SECONDS: connect (handshake), send
@@ -400,6 +404,42 @@ static void w_many(const struct peer *p, size_t count)
            wall, cpu, count, opened, ok, rss1 - rss0, (rss1 - rss0) / (double)(opened ? opened : 1));
 }
 
+static int open_fds(void)
+{
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 65536; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void w_soak(const struct peer *p, uint64_t count)
+{
+    int fds0 = open_fds();
+    double rss_warm = 0, c0 = cpu_s(), t0 = now_s();
+    uint64_t warm = count / 10;
+    for (uint64_t i = 0; i < count; i++) {
+        struct conn *c = c_open(p, 1);
+        if (!c || request(c, 'E', 0) != 0 || ping(c, 'x') != 0) {
+            fprintf(stderr, "%s: soak: cycle %llu failed\n", T_NAME, (unsigned long long)i);
+            exit(1);
+        }
+        if (i == 0)
+            c_info(c);
+        c_close(c);
+        if (i + 1 == warm)
+            rss_warm = rss_kib();
+    }
+    double wall = now_s() - t0, cpu = cpu_s() - c0, rss_end = rss_kib();
+    int fds1 = open_fds();
+    printf("RESULT wall=%.6f cpu=%.6f n=%llu rss_warm_kib=%.0f rss_end_kib=%.0f growth_kib=%.0f "
+           "fds_before=%d fds_after=%d\n",
+           wall, cpu, (unsigned long long)count, rss_warm, rss_end, rss_end - rss_warm, fds0, fds1);
+}
+
 struct thread_job {
     struct conn *c;
     uint64_t bytes;
@@ -561,6 +601,8 @@ int main(int argc, char **argv)
         w_handshake(&p, atof(a[0]), !strcmp(a[1], "resume"));
     else if (!strcmp(w, "many") && na == 1)
         w_many(&p, (size_t)num(a[0], "COUNT"));
+    else if (!strcmp(w, "soak") && na == 1)
+        w_soak(&p, num(a[0], "COUNT"));
     else if (!strcmp(w, "www") && na == 4)
         w_www(&p, a[0], (size_t)num(a[1], "CHUNK"), atof(a[2]), !strcmp(a[3], "resume"));
     else if (!strcmp(w, "threads") && na == 3)

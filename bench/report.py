@@ -159,6 +159,8 @@ def build_rows(runs, meta):
                 rows.append(Row(key, "  client CPU", "us/hs", cpu_us_per_hs, "low",
                                 "hs_full_cpu" if m == "full" else None, cpu=True))
     rows.append(Row("tcp_connect", "TCP connect/close (no TLS)", "/s", per_s, "high"))
+    rows.append(Row("soak", f"soak: {int(float(meta.get('soak_n', 0)))} connect/handshake/close cycles, RSS "
+                    "growth after the first tenth", "KiB", lambda r: r["growth_kib"], "low", "soak"))
     # Against `openssl s_server -WWW` (the issue's own check: the server is OpenSSL's, shared).
     rows.append(Row("ss_dl", "s_server -WWW: GET a 256 MiB file, 16 KiB recv", "MB/s", mbps, "high"))
     rows.append(Row("ss_dl", "  client CPU", "ms/GB", cpu_ms_per_gb, "low", "bulk_cpu", cpu=True))
@@ -243,6 +245,15 @@ def evaluate(rows, runs):
                 row.met = rf >= need and share >= 0.95
                 row.goal_text = f"resumed/full {rf:.2f} >= {need:g}"
                 row.note += f" server: {share * 100:.0f} % of sslsock's handshakes resumed."
+        elif g == "soak":
+            rs = [r for r in runs.get((row.key, "sslsock"), []) if not r.get("failed")]
+            if rs:
+                growth = max(r["growth_kib"] for r in rs)
+                fds_ok = all(r["fds_after"] == r["fds_before"] for r in rs)
+                row.met = growth <= 1024 and fds_ok
+                row.goal_text = "no growth (<= 1 MiB), descriptors back to where they were"
+                row.note += (f" sslsock: RSS {rs[0]['rss_warm_kib']:.0f} -> {rs[0]['rss_end_kib']:.0f} KiB, "
+                             f"descriptors {rs[0]['fds_before']:.0f} -> {rs[0]['fds_after']:.0f}.")
         elif g == "memory":
             s = row.stats.get("sslsock")
             if s:

@@ -24,7 +24,8 @@
 #                                 BENCH_PRELOAD_PINGPONG_N [100000 | BENCH_PINGPONG_N], quick: its
 #                                 TRANSFER_BYTES set to BENCH_BULK_BYTES)
 #   BENCH_ONLY                    a space-separated subset of: bulk pingpong handshake memory
-#                                 concurrent threads sserver preload
+#                                 concurrent threads soak sserver preload
+#   BENCH_SOAK_N [100000 | 10000] cycles of the soak test
 #   CC [cc], CARGO [cargo]
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -47,7 +48,7 @@ else
     CONC_N=${BENCH_CONC_SOCKETS:-10000}
 fi
 NODELAY=${BENCH_NODELAY:-1}
-ONLY=${BENCH_ONLY:-bulk pingpong handshake memory concurrent threads sserver preload}
+ONLY=${BENCH_ONLY:-bulk pingpong handshake memory concurrent threads soak sserver preload}
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}
 OUT=$ROOT/bench/results
@@ -212,6 +213,14 @@ if want threads; then
         series "threads$t" "$ALL" app13 plain threads "$t" "$BULK" 16384
     done
 fi
+if want soak; then
+    # Issue 7: no growth over many connect/handshake/close cycles (one run per client: it is long).
+    SOAK_N=${BENCH_SOAK_N:-$([ "$QUICK" = 1 ] && echo 10000 || echo 100000)}
+    say "soak: $SOAK_N connect/handshake/round trip/close cycles"
+    for cl in sslsock openssl; do
+        measure soak "$cl" 1 app13 soak "$SOAK_N"
+    done
+fi
 if want sserver; then
     # The issue's own check: the two C clients alternately against one `openssl s_server -WWW`.
     mkdir -p "$WORK/www"
@@ -263,6 +272,7 @@ say "measurements done; report"
     echo "hs_seconds=$HS_SECONDS"
     echo "idle_sockets=$IDLE_N"
     echo "conc_sockets=$CONC_N"
+    echo "soak_n=${SOAK_N:-0}"
     echo "nodelay=$NODELAY"
     echo "quick=$QUICK"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
