@@ -112,6 +112,10 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
                 ));
             }
             table::insert(fd, SecureSocket::new(fd));
+            crate::log::log!(
+                crate::settings::Level::Debug,
+                "fd {fd}: secure socket (setsockopt SO_SECURE = SO_SEC_SSL)"
+            );
             Ok(())
         }
         SO_SEC_NONE => match existing {

@@ -266,6 +266,29 @@ impl SecureSocket {
         };
         let mut conn = conn;
         conn.set_buffer_limit(None);
+        log!(
+            Level::Debug,
+            "fd {}: TLS handshake begins ({what}): peer name {}, {}, hook {}, resumption {}",
+            self.fd(),
+            context
+                .check_name
+                .as_ref()
+                .map_or("none (no name checked)".into(), |n| format!(
+                    "'{}'",
+                    n.to_str()
+                )),
+            options.protocols.describe(),
+            if context.judge.is_some() {
+                "set"
+            } else {
+                "none"
+            },
+            if context.session_scope.is_some() {
+                "allowed"
+            } else {
+                "off (cache size 0)"
+            }
+        );
         session.phase = Phase::Handshake(Box::new(Pending {
             conn,
             context,
@@ -324,7 +347,7 @@ impl SecureSocket {
                 let conn = pending.conn;
                 log!(
                     Level::Info,
-                    "fd {}: TLS established{} in {:?}: {:?} {:?}",
+                    "fd {}: TLS established{} in {:?}: {:?} {:?}, key exchange {:?}, {}",
                     self.fd(),
                     pending
                         .context
@@ -333,7 +356,15 @@ impl SecureSocket {
                         .map_or(String::new(), |n| format!(" with {}", n.to_str())),
                     pending.started.elapsed(),
                     conn.protocol_version(),
-                    conn.negotiated_cipher_suite().map(|s| s.suite())
+                    conn.negotiated_cipher_suite().map(|s| s.suite()),
+                    conn.negotiated_key_exchange_group().map(|g| g.name()),
+                    match conn.handshake_kind() {
+                        Some(rustls::HandshakeKind::Resumed) => "resumed session",
+                        Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => {
+                            "full handshake (after a HelloRetryRequest)"
+                        }
+                        _ => "full handshake",
+                    }
                 );
                 if let Some(o) = pending.context.outcome.lock().as_ref() {
                     log!(

@@ -69,6 +69,15 @@ impl Protocols {
         Ok(chosen)
     }
 
+    /// In words, for the log.
+    pub fn describe(self) -> &'static str {
+        match (self.tls12, self.tls13) {
+            (true, true) => "TLS 1.2 and 1.3",
+            (true, false) => "TLS 1.2 only",
+            _ => "TLS 1.3 only",
+        }
+    }
+
     /// The `dwProtocol` values that describe this set.
     pub fn to_ce_list(self) -> Vec<DWORD> {
         match (self.tls12, self.tls13) {

@@ -331,6 +331,16 @@ impl SecureSocket {
 
     /// `SO_SSL_SET_VALIDATE_CERT_HOOK`.
     pub fn set_hook(&self, hook: Option<Arc<dyn CertJudge>>) -> Result<()> {
+        log!(
+            Level::Debug,
+            "fd {}: SO_SSL_SET_VALIDATE_CERT_HOOK: {}",
+            self.fd(),
+            if hook.is_some() {
+                "hook set"
+            } else {
+                "hook removed"
+            }
+        );
         self.state.lock().options.hook = hook;
         Ok(())
     }
@@ -342,6 +352,13 @@ impl SecureSocket {
 
     /// `SO_SSL_SET_PEERNAME`.
     pub fn set_peer_name(&self, name: Option<ServerName<'static>>) -> Result<()> {
+        log!(
+            Level::Debug,
+            "fd {}: SO_SSL_SET_PEERNAME: {}",
+            self.fd(),
+            name.as_ref()
+                .map_or("none".into(), |n| format!("'{}'", n.to_str()))
+        );
         self.settings("SO_SSL_SET_PEERNAME")?.options.peer_name = name;
         Ok(())
     }
@@ -356,6 +373,11 @@ impl SecureSocket {
             ));
         }
         session.options.flags = flags;
+        log!(
+            Level::Debug,
+            "fd {}: SO_SSL_SET_FLAGS: {flags:?}",
+            self.fd()
+        );
         Ok(())
     }
 
@@ -366,12 +388,24 @@ impl SecureSocket {
 
     /// `SO_SSL_SET_PROTOCOLS`.
     pub fn set_protocols(&self, protocols: Protocols) -> Result<()> {
+        log!(
+            Level::Debug,
+            "fd {}: SO_SSL_SET_PROTOCOLS: {}",
+            self.fd(),
+            protocols.describe()
+        );
         self.settings("SO_SSL_SET_PROTOCOLS")?.options.protocols = protocols;
         Ok(())
     }
 
     /// `sslsock_set_client_certificate`.
     pub fn set_client_identity(&self, identity: Option<Arc<super::ClientIdentity>>) -> Result<()> {
+        log!(
+            Level::Debug,
+            "fd {}: client certificate: {}",
+            self.fd(),
+            identity.as_ref().map_or("none", |i| i.origin.as_str())
+        );
         self.settings("sslsock_set_client_certificate")?
             .options
             .client_identity = identity;
@@ -380,6 +414,11 @@ impl SecureSocket {
 
     /// `SO_SSL_SET_CLIENT_OPTS`.
     pub fn set_cache(&self, cache: super::CacheOptions) -> Result<()> {
+        log!(
+            Level::Debug,
+            "fd {}: SO_SSL_SET_CLIENT_OPTS: {cache:?}",
+            self.fd()
+        );
         self.settings("SO_SSL_SET_CLIENT_OPTS")?.options.cache = cache;
         Ok(())
     }
@@ -568,7 +607,14 @@ impl SecureSocket {
                 };
                 match got {
                     Ok(0) if conn.is_handshaking() => Ok(Step::NeedInput(true)),
-                    Ok(0) => Ok(Step::End),
+                    Ok(0) => {
+                        log!(
+                            Level::Debug,
+                            "fd {}: close_notify from the server: end of data",
+                            self.fd()
+                        );
+                        Ok(Step::End)
+                    }
                     Ok(n) => Ok(Step::Data(n)),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         Ok(Step::NeedInput(true))
@@ -939,6 +985,11 @@ impl SecureSocket {
                     }
                 }
                 drop(session);
+                log!(
+                    Level::Debug,
+                    "fd {}: shutdown({how}): close_notify sent, no more writing",
+                    self.fd()
+                );
                 if kernel {
                     self.kernel_close_notify(true);
                 } else {
@@ -974,6 +1025,11 @@ impl SecureSocket {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        log!(
+            Level::Debug,
+            "fd {}: closed (close_notify if the session was up and nothing else was sending)",
+            self.fd()
+        );
         if !release {
             self.released.store(true, Ordering::SeqCst);
         }

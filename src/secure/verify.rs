@@ -218,6 +218,21 @@ impl CeVerifier {
             None if flags == 0 => (SSL_ERR_OKAY, false),
             None => (SSL_ERR_CERT_UNKNOWN, false),
         };
+        crate::log::log!(
+            crate::settings::Level::Debug,
+            "server certificate ({} in the chain): flags {flags:#x}{}; verdict {verdict} from {}",
+            1 + intermediates.len(),
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", problems.join("; "))
+            },
+            if by_hook {
+                "the hook"
+            } else {
+                "sslsock (no hook)"
+            }
+        );
         *context.outcome.lock() = Some(Outcome {
             flags,
             verdict,
