@@ -184,6 +184,30 @@ run deferred_handshake deferred 127.0.0.1 "$STARTTLS" localhost
 check "deferred_handshake: exit 0" rc_is deferred 0
 check "deferred_handshake: all steps succeeded" grep -q '^Done: all [0-9]* steps succeeded\.$' "$WORK/deferred.out"
 
+# ---- diagnostics: SSLSOCK_LOG=debug and SSLKEYLOGFILE (issue 8) ------------------------------------
+echo "== SSLSOCK_LOG=debug SSLSOCK_LOG_FILE=... SSLKEYLOGFILE=... smtp_starttls"
+env -u SSL_CERT_DIR SSL_CERT_FILE="$PKI/ca.pem" SSLSOCK_LOG=debug SSLSOCK_LOG_FILE="$WORK/debug.log" \
+    SSLKEYLOGFILE="$WORK/keys.log" timeout -k 2 30 "$BIN/smtp_starttls" 127.0.0.1 "$SMTP" localhost \
+    </dev/null >"$WORK/diag.out" 2>&1
+echo $? >"$WORK/diag.rc"
+sed 's/^/   | /' "$WORK/debug.log"
+check "diagnostics: the program still succeeds" rc_is diag 0
+check "diagnostics: the debug log traces the socket's life in order" \
+    awk 'BEGIN { split("SO_SECURE|SO_SSL_SET_VALIDATE_CERT_HOOK|SO_SSL_SET_FLAGS|connected in plaintext|TLS handshake begins (SO_SSL_PERFORM_HANDSHAKE)|server certificate|TLS established with localhost|close_notify sent|closed", w, "|"); i = 1 }
+         i in w && index($0, w[i]) { i++ } END { exit !(i > 9) }' "$WORK/debug.log"
+check "diagnostics: the hook's flags and verdict are logged" grep -q 'flags 0x0; verdict 0 from the hook' "$WORK/debug.log"
+check "diagnostics: the protocol, suite and key exchange are logged" \
+    grep -q 'TLS established with localhost .*TLSv1_3.*TLS13_.*key exchange' "$WORK/debug.log"
+check "diagnostics: SSLKEYLOGFILE holds the session's secrets" grep -q '^CLIENT_TRAFFIC_SECRET_0 ' "$WORK/keys.log"
+no_secret_or_payload() {
+    local secret
+    for secret in $(awk '{ print $3 }' "$WORK/keys.log"); do
+        grep -qi -- "$secret" "$WORK/debug.log" && return 1
+    done
+    ! grep -q 'EHLO\|AUTH PLAIN\|sslsock-test\|QUIT\|221 bye' "$WORK/debug.log"
+}
+check "diagnostics: no secret and no payload in the debug log" no_secret_or_payload
+
 # ---- the servers' view ------------------------------------------------------------------------
 sleep 0.3
 for s in smtp starttls immediate; do
