@@ -15,6 +15,7 @@
 
 /* Captured error state of the last call made through CALL(). */
 static int g_rc, g_wsa, g_errno;
+static char g_reason[512];
 
 /* Records the error state right after the call, before anything else can change it. */
 static int call_done(int rc)
@@ -22,6 +23,8 @@ static int call_done(int rc)
     g_errno = errno;
     g_wsa = WSAGetLastError();
     g_rc = rc;
+    snprintf(g_reason, sizeof g_reason, "%s", sslsock_last_error_reason());
+    errno = g_errno;
     return rc;
 }
 
@@ -37,6 +40,9 @@ static int expect_error(int wsa, int err, const char *what)
     if (err)
         ok &= CHECK(g_errno == err, "%s: errno == %d %s (got %d %s)", what, err, strerror(err),
                     g_errno, strerror(g_errno));
+    /* every failure path gives a readable reason (issue 8): at least a few words */
+    ok &= CHECK(strlen(g_reason) >= 10 && strchr(g_reason, ' ') != NULL,
+                "%s: sslsock_last_error_reason() says why (\"%s\")", what, g_reason);
     return ok;
 }
 
