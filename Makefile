@@ -61,7 +61,7 @@ test-ktls: lib
 test-resources: lib
 	bash tests/resources.sh
 
-test: lib check-header test-rust test-headers test-c test-legacy test-ktls certmatrix test-examples test-install test-resources
+test: lib check-header test-rust test-headers test-c test-legacy test-ktls certmatrix test-examples test-install test-resources fuzz-smoke
 	$(MAKE) --no-print-directory test-preload PRELOAD_SLOW=0
 
 lint:
@@ -70,6 +70,27 @@ lint:
 
 tsan:
 	bash tests/tsan.sh
+
+# Fuzzing (fuzz/, docs/testing.md "Fuzzing"): the cargo-fuzz targets ioctl, sockopt, names and sequence,
+# built with nightly and ASan into fuzz/target. fuzz-smoke (part of make test) runs each 20 s from the
+# committed seeds; fuzz runs each FUZZ_SECONDS and keeps the grown corpus in fuzz/target/corpus.
+# Both skip without a nightly toolchain or cargo-fuzz (cargo install cargo-fuzz --locked).
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz fuzz-smoke asan valgrind miri
+fuzz-smoke:
+	bash tests/fuzz.sh 20
+fuzz:
+	FUZZ_CORPUS=keep bash tests/fuzz.sh $(FUZZ_SECONDS)
+
+# Sanitizers (docs/testing.md "Sanitizers and Miri"): every C program against an ASan build of the library
+# (target/asan) compiled with -fsanitize=address,undefined; under valgrind memcheck against target/release;
+# the pure-Rust unit tests under Miri (target/miri). Nightly for asan and miri.
+asan:
+	bash tests/asan.sh
+valgrind: lib
+	bash tests/valgrind.sh
+miri:
+	bash tests/miri.sh
 
 demo: lib
 	bash tests/demo.sh

@@ -61,12 +61,13 @@ static void *xmpp_reader(void *p)
             x->reader_err = n < 0 ? WSAGetLastError() : 0;
             return NULL;
         }
-        if (x->rxlen + (size_t)n > x->rxcap) {
-            x->rxcap = (x->rxlen + (size_t)n) * 2;
+        if (x->rxlen + (size_t)n + 1 > x->rxcap) {
+            x->rxcap = (x->rxlen + (size_t)n + 1) * 2;
             x->rx = realloc(x->rx, x->rxcap);
         }
         memcpy(x->rx + x->rxlen, buf, (size_t)n);
         x->rxlen += (size_t)n;
+        x->rx[x->rxlen] = 0; /* sscanf below reads a line as a string: end it (valgrind) */
     }
 }
 

@@ -29,6 +29,11 @@ const OFFSET: usize = PAGE / 2;
 /// The global allocator of the library (see the module documentation).
 pub struct Heap;
 
+/// The start of the posix_memalign block that holds the large block at `ptr` (exposed by `alloc`).
+fn base(ptr: *mut u8) -> *mut libc::c_void {
+    std::ptr::with_exposed_provenance_mut(ptr.addr() - OFFSET)
+}
+
 fn is_large(layout: &Layout) -> bool {
     layout.size() >= LARGE && layout.align() <= OFFSET
 }
@@ -48,8 +53,13 @@ unsafe impl GlobalAlloc for Heap {
         // SAFETY: `out` is a valid place for the result; PAGE is a power of two and a multiple of the
         // pointer size, as posix_memalign requires.
         match unsafe { libc::posix_memalign(&mut out, PAGE, total) } {
-            // SAFETY: the block is `OFFSET + size` bytes long, so `OFFSET` is inside it.
-            0 => unsafe { out.cast::<u8>().add(OFFSET) },
+            0 => {
+                // The block's start is found again from the handed-out pointer (`base`): expose its
+                // provenance so that the pointer rebuilt there may free it (strict provenance, Miri).
+                let _ = out.expose_provenance();
+                // SAFETY: the block is `OFFSET + size` bytes long, so `OFFSET` is inside it.
+                unsafe { out.cast::<u8>().add(OFFSET) }
+            }
             _ => std::ptr::null_mut(),
         }
     }
@@ -58,7 +68,7 @@ unsafe impl GlobalAlloc for Heap {
         if is_large(&layout) {
             // SAFETY: `ptr` came from `alloc` with this layout, i.e. OFFSET bytes into a block from
             // posix_memalign, which free() releases.
-            unsafe { libc::free(ptr.sub(OFFSET).cast()) };
+            unsafe { libc::free(base(ptr)) };
         } else {
             // SAFETY: a small block came from System.alloc with this layout.
             unsafe { System.dealloc(ptr, layout) }
@@ -92,7 +102,7 @@ unsafe impl GlobalAlloc for Heap {
             // whenever it empties and grows it again 4 KiB at a time for the next record; moving
             // it each time would copy ~40 KiB per 16 KiB record.
             // SAFETY: `ptr - OFFSET` is the start of the posix_memalign block holding `ptr`.
-            let room = unsafe { libc::malloc_usable_size(ptr.sub(OFFSET).cast()) } - OFFSET;
+            let room = unsafe { libc::malloc_usable_size(base(ptr)) } - OFFSET;
             if new_size <= room {
                 return ptr;
             }

@@ -127,16 +127,33 @@ impl Flags {
 /// Parse a server name as CE programs pass it (`SET_PEERNAME`, `PERFORM_HANDSHAKE`): bytes up to the
 /// first NUL or the given length. Empty means "no name".
 pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
-    let bytes = bytes.split(|&b| b == 0).next().unwrap_or(&[]);
-    if bytes.is_empty() {
+    let owned;
+    let text = if looks_wide(bytes) {
+        // A CE program may pass a WCHAR (UTF-16LE) name, as its TCHAR strings are in a UNICODE build.
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&u| u != 0)
+            .collect();
+        owned = String::from_utf16(&units).map_err(|_| {
+            Error::new(
+                WsaCode::EINVAL,
+                "the server name is not valid text (a wide name that is not UTF-16)",
+            )
+        })?;
+        owned.as_str()
+    } else {
+        let bytes = bytes.split(|&b| b == 0).next().unwrap_or(&[]);
+        std::str::from_utf8(bytes).map_err(|_| {
+            Error::new(
+                WsaCode::EINVAL,
+                "the server name is not valid text (UTF-8/ASCII)",
+            )
+        })?
+    };
+    if text.is_empty() {
         return Ok(None);
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| {
-        Error::new(
-            WsaCode::EINVAL,
-            "the server name is not valid text (UTF-8/ASCII)",
-        )
-    })?;
     let text = text.trim_end_matches('.');
     ServerName::try_from(text.to_string())
         .map(Some)
@@ -146,6 +163,13 @@ pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
                 format!("'{text}' is neither a valid DNS name nor an IP address"),
             )
         })
+}
+
+/// Whether a name buffer holds a wide (UTF-16LE) string: its first two units are non-zero characters
+/// below U+0100 (every host name starts with two such), i.e. bytes `c 0 c 0`. A narrow name never has a
+/// NUL as its second byte unless it is one character long, and then its buffer is 2 bytes.
+fn looks_wide(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && bytes[0] != 0 && bytes[1] == 0 && bytes[2] != 0 && bytes[3] == 0
 }
 
 /// `SO_SSL_SET_CLIENT_OPTS`: how this socket uses the shared session cache.
@@ -219,6 +243,36 @@ mod tests {
         );
         assert_eq!(
             parse_server_name(&[0xff, 0xfe]).unwrap_err().code(),
+            WsaCode::EINVAL
+        );
+    }
+
+    #[test]
+    fn wide_names_are_read_as_utf16() {
+        let wide: Vec<u8> = "mail.example.com\0"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let narrow = parse_server_name(b"mail.example.com\0").unwrap().unwrap();
+        assert_eq!(parse_server_name(&wide).unwrap().unwrap(), narrow);
+        // without the terminator, and with trailing bytes after it
+        assert_eq!(
+            parse_server_name(&wide[..wide.len() - 2]).unwrap().unwrap(),
+            narrow
+        );
+        let mut padded = wide.clone();
+        padded.extend_from_slice(b"junk");
+        assert_eq!(parse_server_name(&padded).unwrap().unwrap(), narrow);
+        // a one-letter narrow name with its NUL is still narrow
+        assert_eq!(
+            parse_server_name(b"a\0").unwrap().unwrap(),
+            parse_server_name(b"a").unwrap().unwrap()
+        );
+        // an unpaired surrogate is refused
+        assert_eq!(
+            parse_server_name(&[b'a', 0, b'b', 0, 0x00, 0xd8, 0, 0])
+                .unwrap_err()
+                .code(),
             WsaCode::EINVAL
         );
     }
