@@ -160,20 +160,20 @@ pub fn is_nonblocking(fd: c_int) -> bool {
 
 /// Set or clear O_NONBLOCK.
 pub fn set_nonblocking(fd: c_int, on: bool) -> Result<(), Errno> {
-    // SAFETY: F_GETFL/F_SETFL with an int flag word; sslsock does not export fcntl.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            return Err(errno());
-        }
-        let new = if on {
-            flags | libc::O_NONBLOCK
-        } else {
-            flags & !libc::O_NONBLOCK
-        };
-        if new != flags && libc::fcntl(fd, libc::F_SETFL, new) < 0 {
-            return Err(errno());
-        }
+    // SAFETY: F_GETFL takes no argument; the real fcntl, not sslsock's exported one (the name
+    // `fcntl` inside this library would bind to that export).
+    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
+    if flags < 0 {
+        return Err(errno());
+    }
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: F_SETFL with an int flag word, as above.
+    if new != flags && unsafe { real::fcntl(fd, libc::F_SETFL, new as usize) } < 0 {
+        return Err(errno());
     }
     Ok(())
 }
