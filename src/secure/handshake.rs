@@ -21,7 +21,7 @@ use rustls::ClientConnection;
 use super::config;
 use super::identity::ClientIdentity;
 use super::info::connection_info;
-use super::socket::{tls_words, Inbound, Outbound, Phase, SecureSocket};
+use super::socket::{queued_tls, tls_words, Inbound, Outbound, Phase, SecureSocket};
 use super::verify::{self, HandshakeContext, Outcome};
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
@@ -459,9 +459,7 @@ impl SecureSocket {
         };
         // The handshake is over on our side: end it with close_notify, never anything else.
         conn.send_close_notify();
-        let mut alert = Vec::new();
-        while conn.wants_write() && conn.write_tls(&mut alert).is_ok() {}
-        let _ = fd::send_now(self.fd(), &alert);
+        let _ = fd::send_now(self.fd(), &queued_tls(conn));
         let outcome = context.outcome.lock().clone();
         let error = handshake_error(&e, outcome.as_ref(), false);
         Err(Error::new(
@@ -566,9 +564,7 @@ impl SecureSocket {
             *start += taken;
             if let Err(e) = conn.process_new_packets() {
                 // rustls queued an alert for the server: send it, never anything else.
-                let mut alert = Vec::new();
-                let _ = conn.write_tls(&mut alert);
-                let _ = fd::send_now(self.fd(), &alert);
+                let _ = fd::send_now(self.fd(), &queued_tls(conn));
                 let outcome = context.outcome.lock().clone();
                 let asked = context.client_cert_requested.load(Ordering::Relaxed);
                 return Err(handshake_error(&e, outcome.as_ref(), asked));

@@ -724,8 +724,7 @@ impl SecureSocket {
             fed
         };
         if let Err(e) = fed {
-            let mut alert = Vec::new();
-            let _ = conn.write_tls(&mut alert);
+            let alert = queued_tls(conn);
             let error = Error::new(
                 WsaCode::ECONNABORTED,
                 format!("TLS error: {}", tls_words(&e)),
@@ -1079,6 +1078,14 @@ fn fail_session(session: &mut Session, error: Error) {
 }
 
 /// A rustls error in words.
+/// The records rustls has queued (its last words on a failing connection: an alert, close_notify),
+/// taken out to be sent with no lock held.
+pub(super) fn queued_tls(conn: &mut ClientConnection) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while conn.wants_write() && conn.write_tls(&mut bytes).is_ok() {}
+    bytes
+}
+
 pub(super) fn tls_words(e: &rustls::Error) -> String {
     match e {
         rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
