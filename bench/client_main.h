@@ -94,12 +94,14 @@ struct plain_conn {
     int fd;
 };
 
-static struct conn *p_open(const struct peer *p)
+/* A connected TCP socket to the peer (TCP_NODELAY with --nodelay), or -1 (reason on stderr). Also
+ * the OpenSSL client's transport below its TLS. */
+static int tcp_connect(const struct peer *p)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
         perror("socket");
-        return NULL;
+        return -1;
     }
     if (p->nodelay) {
         int one = 1;
@@ -108,8 +110,16 @@ static struct conn *p_open(const struct peer *p)
     if (connect(fd, (const struct sockaddr *)&p->addr, sizeof p->addr) != 0) {
         perror("connect");
         close(fd);
-        return NULL;
+        return -1;
     }
+    return fd;
+}
+
+static struct conn *p_open(const struct peer *p)
+{
+    int fd = tcp_connect(p);
+    if (fd < 0)
+        return NULL;
     struct plain_conn *c = malloc(sizeof *c);
     c->fd = fd;
     return (struct conn *)c;

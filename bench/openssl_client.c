@@ -48,20 +48,9 @@ static int t_init(const struct peer *p)
 
 static struct conn *t_open(const struct peer *p, int resume)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        perror("socket");
+    int fd = tcp_connect(p);
+    if (fd < 0)
         return NULL;
-    }
-    if (p->nodelay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    if (connect(fd, (const struct sockaddr *)&p->addr, sizeof p->addr) != 0) {
-        perror("connect");
-        close(fd);
-        return NULL;
-    }
     SSL *ssl = SSL_new(g_ctx);
     SSL_set_fd(ssl, fd);
     SSL_set_tlsext_host_name(ssl, p->name);
