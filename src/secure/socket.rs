@@ -496,7 +496,8 @@ impl SecureSocket {
                         if dataless_pulls % MAX_DATALESS_PULLS != 0 {
                             continue;
                         }
-                        if self.may_block(flags.dont_wait) {
+                        let blocking = self.may_block(flags.dont_wait);
+                        if blocking {
                             let until = *deadline
                                 .get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_RCVTIMEO));
                             if until.is_none_or(|d| Instant::now() < d) {
@@ -506,7 +507,7 @@ impl SecureSocket {
                         if filled > 0 {
                             return Ok(filled);
                         }
-                        return Err(if self.may_block(flags.dont_wait) {
+                        return Err(if blocking {
                             Error::new(
                                 WsaCode::ETIMEDOUT,
                                 "recv: timed out (SO_RCVTIMEO/SO_SNDTIMEO): the server sent only \
