@@ -5,22 +5,92 @@
 //! 2^20 (128 KiB of zero pages until used), and a counter covers the rare higher numbers. Only secure
 //! descriptors go on to the maps, sharded by descriptor number so that threads working on different
 //! sockets do not meet on one lock.
+//!
+//! Each secure descriptor number has a [`Binding`]: the socket it refers to and where the number is in
+//! its closing. The rule that keeps plaintext off the wire under races (docs/security.md, "Closing and
+//! copying"): **the secure state outlives the descriptor number**. A number being closed (or replaced by
+//! `dup2`/`dup3`) is first marked [`Binding::begin_close`], so that a concurrent call fails instead of
+//! finding "no state" and going to libc with a descriptor that still reaches the secure connection; the
+//! number is closed in the kernel; only then is the binding [`retire`]d, after which the number is
+//! whatever the kernel makes of it next.
 
 use std::collections::BTreeMap;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::error::{Error, Result, WsaCode};
 use crate::secure::SecureSocket;
 
 const BITMAP_FDS: usize = 1 << 20;
 static BITMAP: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
 static HIGH_SECURE: AtomicUsize = AtomicUsize::new(0);
+/// Secure descriptor numbers in the table now (any shard).
+static COUNT: AtomicUsize = AtomicUsize::new(0);
 const SHARDS: usize = 64;
-type Shard = RwLock<BTreeMap<c_int, Arc<SecureSocket>>>;
+type Shard = RwLock<BTreeMap<c_int, Arc<Binding>>>;
 static MAPS: [Shard; SHARDS] = [const { RwLock::new(BTreeMap::new()) }; SHARDS];
+
+/// The number refers to the socket.
+const OPEN: u8 = 0;
+/// The number is being closed or replaced: calls on it fail (it may still reach the connection).
+const CLOSING: u8 = 1;
+/// The number has been closed in the kernel: it no longer reaches the connection, and calls on it are
+/// libc's (the kernel may already have given the number to something else).
+const GONE: u8 = 2;
+
+/// One secure descriptor number: the socket it refers to, and where the number is in its closing.
+pub struct Binding {
+    socket: Arc<SecureSocket>,
+    state: AtomicU8,
+}
+
+impl Binding {
+    /// The socket, for a call on this number: fails (EBADF) while the number is being closed.
+    #[inline]
+    pub fn socket(&self) -> Result<&Arc<SecureSocket>> {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => Ok(&self.socket),
+            _ => Err(closing()),
+        }
+    }
+
+    /// The socket, whatever the number's state (closing paths).
+    pub fn socket_any(&self) -> &Arc<SecureSocket> {
+        &self.socket
+    }
+
+    /// Mark the number as being closed; false if another call already did.
+    pub fn begin_close(&self) -> bool {
+        self.state
+            .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Undo `begin_close` (the kernel refused to close or replace the number: it still refers to the
+    /// socket).
+    pub fn reopen(&self) {
+        let _ = self
+            .state
+            .compare_exchange(CLOSING, OPEN, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Whether the number is being closed or is closed.
+    pub fn is_closing(&self) -> bool {
+        self.state.load(Ordering::Acquire) != OPEN
+    }
+}
+
+/// The error of a call on a number that is being closed.
+pub fn closing() -> Error {
+    Error::new(
+        WsaCode::ENOTSOCK,
+        "the descriptor is being closed by another call (close, closesocket, dup2)",
+    )
+    .with_errno(libc::EBADF)
+}
 
 fn shard(fd: c_int) -> &'static Shard {
     &MAPS[fd.unsigned_abs() as usize % SHARDS]
@@ -40,19 +110,58 @@ pub fn maybe_secure(fd: c_int) -> bool {
     }
 }
 
-/// The secure state of `fd`, if it has one.
+/// Whether any descriptor of the process is secure now (one atomic load).
 #[inline]
-pub fn lookup(fd: c_int) -> Option<Arc<SecureSocket>> {
+pub fn any_secure() -> bool {
+    COUNT.load(Ordering::Acquire) != 0
+}
+
+/// The binding of `fd`, if it is (or is being closed as) a secure descriptor. A number whose closing
+/// is finished in the kernel has none: it is libc's again.
+#[inline]
+pub fn lookup(fd: c_int) -> Option<Arc<Binding>> {
     if !maybe_secure(fd) {
         return None;
     }
-    shard(fd).read().get(&fd).cloned()
+    let binding = shard(fd).read().get(&fd).cloned()?;
+    match binding.state.load(Ordering::Acquire) {
+        OPEN => Some(binding),
+        // The socket's last descriptor was closed in the kernel by the last call in progress (see
+        // `SecureSocket::close`): the number is libc's again; the binding goes now.
+        CLOSING if binding.socket.is_descriptor_closed() => {
+            retire(fd, &binding.socket);
+            None
+        }
+        CLOSING => Some(binding),
+        _ => None,
+    }
 }
 
-/// Make `fd` secure with `socket` (replacing any stale state).
-pub fn insert(fd: c_int, socket: Arc<SecureSocket>) {
+/// The secure state of `fd` when the number is open (not being closed).
+#[inline]
+pub fn socket(fd: c_int) -> Option<Arc<SecureSocket>> {
+    lookup(fd).and_then(|b| b.socket().ok().cloned())
+}
+
+/// Make `fd` secure with `socket` (replacing any stale binding).
+pub fn insert(fd: c_int, socket: Arc<SecureSocket>) -> Arc<Binding> {
+    insert_as(fd, socket, OPEN)
+}
+
+/// Bind `fd` to `socket` as closing (calls on it fail) before the kernel makes the number a copy of
+/// the socket (`dup2` onto a plain number): then `replace` opens it, or `retire` drops it.
+pub fn insert_closing(fd: c_int, socket: Arc<SecureSocket>) -> Arc<Binding> {
+    insert_as(fd, socket, CLOSING)
+}
+
+fn insert_as(fd: c_int, socket: Arc<SecureSocket>, state: u8) -> Arc<Binding> {
+    let binding = Arc::new(Binding {
+        socket,
+        state: AtomicU8::new(state),
+    });
     let mut map = shard(fd).write();
-    if map.insert(fd, socket).is_none() {
+    if map.insert(fd, binding.clone()).is_none() {
+        COUNT.fetch_add(1, Ordering::AcqRel);
         match bit(fd) {
             Some((word, mask)) => {
                 word.fetch_or(mask, Ordering::Release);
@@ -62,16 +171,13 @@ pub fn insert(fd: c_int, socket: Arc<SecureSocket>) {
             }
         }
     }
+    binding
 }
 
-/// Forget `fd`'s secure state (the descriptor is being closed or reused).
-pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
-    if !maybe_secure(fd) {
-        return None;
-    }
-    let mut map = shard(fd).write();
+fn remove_locked(map: &mut BTreeMap<c_int, Arc<Binding>>, fd: c_int) -> Option<Arc<Binding>> {
     let removed = map.remove(&fd);
     if removed.is_some() {
+        COUNT.fetch_sub(1, Ordering::AcqRel);
         match bit(fd) {
             Some((word, mask)) => {
                 word.fetch_and(!mask, Ordering::Release);
@@ -84,8 +190,46 @@ pub fn remove(fd: c_int) -> Option<Arc<SecureSocket>> {
     removed
 }
 
-/// The secure descriptors between `first` and `last` inclusive (`close_range`).
+/// The kernel has just made `fd` (socket, accept, dup, ...): whatever binding the number had is stale
+/// (its descriptor was closed behind sslsock's back). Returns it.
+pub fn forget(fd: c_int) -> Option<Arc<Binding>> {
+    if !maybe_secure(fd) {
+        return None;
+    }
+    let removed = remove_locked(&mut shard(fd).write(), fd);
+    if let Some(b) = &removed {
+        b.state.store(GONE, Ordering::Release);
+    }
+    removed
+}
+
+/// `fd` has been closed (or replaced) in the kernel: its binding ends, if it still refers to `socket`
+/// (the kernel may have reused the number, and a new binding may already stand there).
+pub fn retire(fd: c_int, socket: &SecureSocket) {
+    let mut map = shard(fd).write();
+    if map
+        .get(&fd)
+        .is_some_and(|b| std::ptr::eq(Arc::as_ptr(&b.socket), socket))
+    {
+        if let Some(b) = remove_locked(&mut map, fd) {
+            b.state.store(GONE, Ordering::Release);
+        }
+    }
+}
+
+/// `fd` now refers to `socket` (`dup2`/`dup3` onto a number whose binding was `old`, if any).
+pub fn replace(fd: c_int, old: Option<&Arc<Binding>>, socket: Arc<SecureSocket>) {
+    if let Some(old) = old {
+        old.state.store(GONE, Ordering::Release);
+    }
+    insert(fd, socket);
+}
+
+/// The secure descriptors between `first` and `last` inclusive (`close_range`, `closefrom`).
 pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
+    if first > last || !any_secure() {
+        return Vec::new();
+    }
     MAPS.iter()
         .flat_map(|m| {
             m.read()
@@ -121,17 +265,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_until_inserted_and_after_removal() {
+    fn plain_until_inserted_and_after_retirement() {
         for fd in [7, 1_000_003, (1 << 20) + 5] {
             assert!(!maybe_secure(fd));
             assert!(lookup(fd).is_none());
-            insert(fd, SecureSocket::new(fd));
+            let first = insert(fd, SecureSocket::new(fd));
             assert!(maybe_secure(fd));
-            assert_eq!(lookup(fd).map(|s| s.fd()), Some(fd));
-            insert(fd, SecureSocket::new(fd)); // replacing keeps one entry
-            assert!(remove(fd).is_some());
-            assert!(remove(fd).is_none());
+            assert_eq!(socket(fd).map(|s| s.fd()), Some(fd));
+            // A closing number is still found, but gives no socket to a call.
+            assert!(first.begin_close());
+            assert!(!first.begin_close());
+            assert!(lookup(fd).is_some());
+            assert!(socket(fd).is_none());
+            first.reopen();
+            assert!(socket(fd).is_some());
+            // A new binding replaces the old one; retiring the old one leaves the new one alone.
+            let second = insert(fd, SecureSocket::new(fd));
+            retire(fd, first.socket_any());
+            assert!(socket(fd).is_some());
+            retire(fd, second.socket_any());
             assert!(lookup(fd).is_none());
+            assert!(forget(fd).is_none());
         }
         assert!(!maybe_secure(-1));
         assert_eq!(HIGH_SECURE.load(Ordering::Acquire), 0);

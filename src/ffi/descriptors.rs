@@ -1,42 +1,59 @@
 //! Descriptors made, copied and destroyed: `dup`, `dup2`, `dup3`, `fcntl(F_DUPFD*)`, `close_range`,
-//! `accept`, `accept4`, and the close path that `close`/`closesocket` share.
+//! `closefrom`, `accept`, `accept4`, and the close path that `close`/`closesocket` share.
 //!
-//! Secure state lives and dies with descriptor numbers: a copy of a secure descriptor shares its TLS
-//! session; the session ends (close_notify) when its last descriptor is closed; a number that is
-//! reused by anything (`accept`, `dup2` onto it, a new `socket`) starts with no secure state.
+//! A copy of a secure descriptor shares its TLS session; the session ends (close_notify) when its last
+//! descriptor is closed; a number that the kernel makes anew (`accept`, `dup`, a new `socket`) starts
+//! with no secure state. Closing and replacing follow the table's rule (`table`, docs/security.md
+//! "Closing and copying"): the number is marked as closing first, so that a concurrent call fails rather
+//! than reach the secure connection through libc; the kernel socket is shut down; the number is closed
+//! or replaced in the kernel; only then does its binding go.
 
 use std::ffi::c_int;
 use std::sync::Arc;
 
 use super::{guard, plain, SOCKET_ERROR};
+use crate::error::{Error, Result};
 use crate::secure::SecureSocket;
-use crate::sys::real;
-use crate::table;
+use crate::sys::{fd, real};
+use crate::table::{self, Binding};
 
-/// Close `fd`, which referred to `sock`: the session ends only with its last descriptor; an inherited
-/// (post-fork) socket is closed in this process only.
-pub fn close_secure(fd: c_int, sock: Arc<SecureSocket>, call: &'static str) -> c_int {
-    if sock.is_inherited() || sock.detach(fd) {
-        // SAFETY: plain integer; the session stays with the parent or the other descriptors.
-        return plain(call, unsafe { real::close(fd) });
+/// Close `fd`, whose binding is `binding`: the session ends only with its last descriptor; an inherited
+/// (post-fork) socket is closed in this process only. None when the number turned out to be stale
+/// (closed behind sslsock's back and reused): its binding is gone and the caller closes it as libc would.
+pub fn close_secure(fd: c_int, binding: &Arc<Binding>, call: &'static str) -> Option<c_int> {
+    let sock = binding.socket_any().clone();
+    if sock.is_stale(fd) {
+        table::retire(fd, &sock);
+        return None;
     }
-    guard(call, SOCKET_ERROR, || sock.close().map(|()| 0))
+    Some(guard(call, SOCKET_ERROR, || {
+        if !binding.begin_close() {
+            // Another call is closing this number (what libc answers a second close).
+            return Err(table::closing().context(call));
+        }
+        if sock.is_inherited() || sock.detach(fd) {
+            // The session stays with the parent or with the other descriptors.
+            let closed = fd::close(fd);
+            table::retire(fd, &sock);
+            return closed.map(|()| 0).map_err(|e| Error::os(e, call));
+        }
+        // The last descriptor: the socket is shut down first, then the number is closed (now, or by
+        // the last call in progress; `table::lookup` then retires the binding).
+        let closed = sock.close();
+        if !matches!(closed, Ok(false)) {
+            table::retire(fd, &sock);
+        }
+        closed.map(|_| 0)
+    }))
 }
 
-/// `new` now refers to whatever `old` refers to.
+/// `new` now refers to whatever `old` refers to (the kernel just made it).
 fn share(old: c_int, new: c_int) {
-    if let Some(sock) = table::lookup(old) {
+    table::forget(new);
+    if let Some(binding) = table::lookup(old) {
+        let sock = binding.socket_any().clone();
         sock.attach(new);
         table::insert(new, sock);
-    }
-}
-
-/// `new` is about to be replaced by `dup2`/`dup3`: end its secure state without closing the number.
-fn forget_target(new: c_int) {
-    if let Some(sock) = table::remove(new) {
-        if !sock.is_inherited() && !sock.detach(new) {
-            let _ = sock.end(false);
-        }
     }
 }
 
@@ -45,51 +62,122 @@ fn forget_target(new: c_int) {
 pub extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: plain integer.
     let new = plain("dup", unsafe { real::dup(fd) });
-    if new >= 0 {
-        table::remove(new);
-        share(fd, new);
+    if new >= 0 && (table::maybe_secure(fd) || table::maybe_secure(new)) {
+        guard("dup", (), || {
+            share(fd, new);
+            Ok(())
+        });
     }
     new
 }
 
-/// Implements POSIX `dup2`: the secure state of `new` ends, and `new` shares `old`'s.
+/// Implements POSIX `dup2`: the secure state of `new` ends (close_notify, shutdown), and `new` shares
+/// `old`'s. Nothing changes when the call fails.
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
         // SAFETY: plain integers.
         return plain("dup2", unsafe { real::dup2(old, new) });
     }
-    if crate::sys::fd::is_socket(old).is_err() {
-        // SAFETY: plain integers; libc reports EBADF and nothing changes.
-        return plain("dup2", unsafe { real::dup2(old, new) });
-    }
-    forget_target(new);
-    // SAFETY: plain integers.
-    let rc = plain("dup2", unsafe { real::dup2(old, new) });
-    if rc >= 0 {
-        share(old, new);
-    }
-    rc
+    guard("dup2", -1, || {
+        // SAFETY: plain integers.
+        replace("dup2", old, new, || unsafe { real::dup2(old, new) })
+    })
 }
 
-/// Implements Linux `dup3`, as `dup2`.
+/// Implements glibc `__dup2`, as `dup2`.
+#[no_mangle]
+pub extern "C" fn __dup2(old: c_int, new: c_int) -> c_int {
+    dup2(old, new)
+}
+
+/// Implements Linux `dup3`, as `dup2` (flags: O_CLOEXEC only; `old == new` is EINVAL).
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
-        // SAFETY: plain integers.
+    if old == new
+        || flags & !libc::O_CLOEXEC != 0
+        || !(table::maybe_secure(old) || table::maybe_secure(new))
+    {
+        // SAFETY: plain integers; libc reports EINVAL and nothing changes.
         return plain("dup3", unsafe { real::dup3(old, new, flags) });
     }
-    if crate::sys::fd::is_socket(old).is_err() {
+    guard("dup3", -1, || {
         // SAFETY: plain integers.
-        return plain("dup3", unsafe { real::dup3(old, new, flags) });
+        replace("dup3", old, new, || unsafe { real::dup3(old, new, flags) })
+    })
+}
+
+/// `dup2`/`dup3` with a secure descriptor on either side. The arguments are checked first, as the
+/// kernel checks them, so that a call that will fail changes nothing. `new` is marked as closing (a
+/// placeholder binding if it had none) for the whole call: a concurrent call on it fails rather than
+/// reach either connection through libc.
+fn replace(call: &'static str, old: c_int, new: c_int, kernel: impl FnOnce() -> c_int) -> Result<c_int> {
+    fd::identity(old).map_err(|e| Error::os(e, call))?;
+    if new < 0 || new as u64 >= fd::open_files_limit() {
+        return Err(Error::os(libc::EBADF, call));
     }
-    forget_target(new);
-    // SAFETY: plain integers.
-    let rc = plain("dup3", unsafe { real::dup3(old, new, flags) });
-    if rc >= 0 {
-        share(old, new);
+    let source = table::lookup(old).map(|b| b.socket_any().clone());
+    let target = match table::lookup(new) {
+        Some(b) if b.socket_any().is_stale(new) => {
+            table::retire(new, b.socket_any());
+            None
+        }
+        other => other,
+    };
+    // What stood at `new`, and whether its session ends here.
+    let ending: Option<(Arc<Binding>, Arc<SecureSocket>, bool)> = match target {
+        Some(b) => {
+            if !b.begin_close() {
+                return Err(table::closing().context(call));
+            }
+            let sock = b.socket_any().clone();
+            let last = !(sock.is_inherited() || sock.detach(new));
+            if last {
+                sock.shut_for_replace();
+            }
+            Some((b, sock, last))
+        }
+        None => None,
+    };
+    let placeholder = match (&ending, &source) {
+        (None, Some(src)) => Some(table::insert_closing(new, src.clone())),
+        _ => None,
+    };
+    let rc = kernel();
+    if rc < 0 {
+        let error = Error::last_os(call);
+        if let Some((b, sock, last)) = ending {
+            if last {
+                sock.replaced(false);
+            } else {
+                sock.attach(new);
+            }
+            b.reopen();
+        }
+        if let Some(p) = placeholder {
+            table::retire(new, p.socket_any());
+        }
+        return Err(error);
     }
-    rc
+    if let Some((_, sock, last)) = &ending {
+        if *last {
+            sock.replaced(true);
+        }
+    }
+    match source {
+        Some(src) => {
+            // One step from "closing" to `old`'s session: no moment without a binding.
+            src.attach(new);
+            let old_binding = ending.as_ref().map(|(b, _, _)| b);
+            table::replace(new, old_binding, src);
+        }
+        None => {
+            if let Some((_, sock, _)) = &ending {
+                table::retire(new, sock);
+            }
+        }
+    }
+    Ok(rc)
 }
 
 fn fcntl_common(
@@ -101,9 +189,14 @@ fn fcntl_common(
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc's fcntl.
     let rc = plain(call, unsafe { f(fd, cmd, arg) });
-    if rc >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        table::remove(rc);
-        share(fd, rc);
+    if rc >= 0
+        && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC)
+        && (table::maybe_secure(fd) || table::maybe_secure(rc))
+    {
+        guard(call, (), || {
+            share(fd, rc);
+            Ok(())
+        });
     }
     rc
 }
@@ -128,22 +221,72 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_common("fcntl64", fd, cmd, arg, real::fcntl64)
 }
 
-/// Implements Linux `close_range`: secure descriptors in the range are closed as by `close` first.
+/// Implements glibc `__fcntl`, as `fcntl`.
+///
+/// # Safety
+/// As libc's `fcntl`.
 #[no_mangle]
-pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
-    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
-        let lo = first.min(c_int::MAX as u32) as c_int;
-        let hi = last.min(c_int::MAX as u32) as c_int;
-        for fd in table::secure_in_range(lo, hi) {
-            if let Some(sock) = table::remove(fd) {
-                close_secure(fd, sock, "close_range");
-            }
+pub unsafe extern "C" fn __fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    fcntl_common("fcntl", fd, cmd, arg, real::fcntl)
+}
+
+/// Close the secure descriptors from `first` to `last` as `close` does (close_range, closefrom).
+fn close_secure_range(first: libc::c_uint, last: libc::c_uint, call: &'static str) {
+    let lo = first.min(c_int::MAX as u32) as c_int;
+    let hi = last.min(c_int::MAX as u32) as c_int;
+    for fd in table::secure_in_range(lo, hi) {
+        if let Some(binding) = table::lookup(fd) {
+            close_secure(fd, &binding, call);
         }
     }
-    // SAFETY: plain integers.
-    plain("close_range", unsafe {
-        real::close_range(first, last, flags)
+}
+
+/// Implements Linux `close_range`: secure descriptors in the range are closed as by `close` first.
+/// The arguments are checked as the kernel checks them (EINVAL for `first > last` or unknown flags).
+#[no_mangle]
+pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    if !table::any_secure() {
+        // SAFETY: plain integers.
+        return plain("close_range", unsafe { real::close_range(first, last, flags) });
+    }
+    guard("close_range", -1, || {
+        let known = (libc::CLOSE_RANGE_CLOEXEC | libc::CLOSE_RANGE_UNSHARE) as c_int;
+        if first > last || flags & !known != 0 {
+            return Err(Error::os(libc::EINVAL, "close_range"));
+        }
+        if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+            close_secure_range(first, last, "close_range");
+        }
+        // SAFETY: plain integers.
+        match unsafe { real::close_range(first, last, flags) } {
+            rc if rc < 0 => Err(Error::last_os("close_range")),
+            rc => Ok(rc),
+        }
     })
+}
+
+/// Implements glibc `closefrom`: secure descriptors from `lowfd` on are closed as by `close` first.
+#[no_mangle]
+pub extern "C" fn closefrom(lowfd: c_int) {
+    if table::any_secure() {
+        guard("closefrom", (), || {
+            close_secure_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX, "closefrom");
+            Ok(())
+        });
+    }
+    // SAFETY: a plain integer.
+    unsafe { real::closefrom(lowfd) }
+}
+
+/// A descriptor the kernel just made by `accept`: whatever binding its number had is stale.
+fn accepted(new: c_int, call: &'static str) -> c_int {
+    if new >= 0 && table::maybe_secure(new) {
+        guard(call, (), || {
+            table::forget(new);
+            Ok(())
+        });
+    }
+    new
 }
 
 /// Implements POSIX `accept`: a plain socket (sslsock is a client library); a reused number starts clean.
@@ -157,11 +300,7 @@ pub unsafe extern "C" fn accept(
     len: *mut libc::socklen_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through.
-    let new = plain("accept", unsafe { real::accept(fd, addr, len) });
-    if new >= 0 {
-        table::remove(new);
-    }
-    new
+    accepted(plain("accept", unsafe { real::accept(fd, addr, len) }), "accept")
 }
 
 /// Implements Linux `accept4`, as `accept`.
@@ -175,10 +314,9 @@ pub unsafe extern "C" fn accept4(
     len: *mut libc::socklen_t,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: the caller's arguments, passed through.
-    let new = plain("accept4", unsafe { real::accept4(fd, addr, len, flags) });
-    if new >= 0 {
-        table::remove(new);
-    }
-    new
+    accepted(
+        // SAFETY: the caller's arguments, passed through.
+        plain("accept4", unsafe { real::accept4(fd, addr, len, flags) }),
+        "accept4",
+    )
 }

@@ -5,7 +5,7 @@ use std::ffi::{c_int, c_void};
 
 use libc::{size_t, ssize_t};
 
-use super::{guard, in_bytes, out_bytes, plain};
+use super::{guard, in_bytes, on_secure, out_bytes, plain};
 use crate::error::{Error, Result, WsaCode};
 use crate::secure::{RecvFlags, SecureSocket};
 use crate::sys::real;
@@ -18,14 +18,15 @@ use crate::table;
 /// As libc's `send`: `buf` valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::send(fd, buf, len, flags) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("send", unsafe { real::send(fd, buf, len, flags) }),
-        Some(sock) => guard("send", -1, || {
+        None => plain("send", libc_call()),
+        Some(binding) => on_secure("send", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` readable bytes at `buf`.
             let data = unsafe { in_bytes(buf, len, "send") }?;
             sock.send(data, flags).map(|n| n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
@@ -35,15 +36,16 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 /// As libc's `recv`: `buf` valid for writes of `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::recv(fd, buf, len, flags) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("recv", unsafe { real::recv(fd, buf, len, flags) }),
-        Some(sock) => guard("recv", -1, || {
+        None => plain("recv", libc_call()),
+        Some(binding) => on_secure("recv", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` writable bytes at `buf`.
             let data = unsafe { out_bytes(buf, len, "recv") }?;
             sock.recv(data, RecvFlags::from_c(flags))
                 .map(|n| n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
@@ -53,14 +55,15 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
 /// As libc's `write`.
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::write(fd, buf, len) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("write", unsafe { real::write(fd, buf, len) }),
-        Some(sock) => guard("write", -1, || {
+        None => plain("write", libc_call()),
+        Some(binding) => on_secure("write", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` readable bytes at `buf`.
             let data = unsafe { in_bytes(buf, len, "write") }?;
             sock.send(data, 0).map(|n| n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
@@ -70,45 +73,73 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
 /// As libc's `read`.
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::read(fd, buf, len) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("read", unsafe { real::read(fd, buf, len) }),
-        Some(sock) => guard("read", -1, || {
+        None => plain("read", libc_call()),
+        Some(binding) => on_secure("read", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` writable bytes at `buf`.
             let data = unsafe { out_bytes(buf, len, "read") }?;
             sock.recv(data, RecvFlags::default()).map(|n| n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
 // ---- scatter/gather, addresses, messages ----
 
-/// The caller's iovec array (at most IOV_MAX entries).
+/// The most iovecs one call takes (Linux's UIO_MAXIOV, what `sysconf(_SC_IOV_MAX)` answers).
+const IOV_MAX: usize = 1024;
+
+/// The caller's iovec array: `count` entries (0 to IOV_MAX, else EINVAL as libc answers; `sendmsg`
+/// and `recvmsg` answer EMSGSIZE). A count of 0 needs no array (NULL is fine, as with libc); an array
+/// that is not aligned for `iovec` is copied rather than referenced.
 ///
 /// # Safety
 /// `iov` valid for `count` entries when non-NULL.
 unsafe fn iovecs<'a>(
     iov: *const libc::iovec,
-    count: c_int,
+    count: usize,
     what: &'static str,
-) -> Result<&'a [libc::iovec]> {
-    if !(0..=1024).contains(&count) {
+) -> Result<std::borrow::Cow<'a, [libc::iovec]>> {
+    if count > IOV_MAX {
         return Err(Error::new(
             WsaCode::EINVAL,
-            format!("{what}: {count} iovecs (0 to IOV_MAX allowed)"),
-        ));
-    }
-    // SAFETY: the caller vouches for `count` entries.
-    unsafe {
-        in_bytes(
-            iov.cast(),
-            count as usize * std::mem::size_of::<libc::iovec>(),
-            what,
+            format!("{what}: {count} iovecs (0 to IOV_MAX = {IOV_MAX} allowed)"),
         )
+        .with_errno(if what.ends_with("msg") {
+            libc::EMSGSIZE
+        } else {
+            libc::EINVAL
+        }));
     }
-    .map(|bytes| {
-        // SAFETY: the bytes are the caller's iovec array (aligned as the C array it is).
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<libc::iovec>(), count as usize) }
+    if count == 0 {
+        return Ok(std::borrow::Cow::Borrowed(&[]));
+    }
+    if iov.is_null() {
+        return Err(super::fault(what));
+    }
+    if iov.is_aligned() {
+        // SAFETY: non-NULL, aligned, and the caller vouches for `count` entries.
+        Ok(std::borrow::Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(iov, count)
+        }))
+    } else {
+        // SAFETY: as above, read entry by entry without the alignment the slice would need.
+        Ok(std::borrow::Cow::Owned(
+            (0..count)
+                .map(|i| unsafe { iov.add(i).read_unaligned() })
+                .collect(),
+        ))
+    }
+}
+
+/// A C iovec count: negative is EINVAL, as libc answers.
+fn iov_count(count: c_int, what: &'static str) -> Result<usize> {
+    usize::try_from(count).map_err(|_| {
+        Error::new(
+            WsaCode::EINVAL,
+            format!("{what}: {count} iovecs (0 to IOV_MAX = {IOV_MAX} allowed)"),
+        )
     })
 }
 
@@ -184,14 +215,15 @@ fn send_vectored(
 /// As libc's `readv`.
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::readv(fd, iov, count) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("readv", unsafe { real::readv(fd, iov, count) }),
-        Some(sock) => guard("readv", -1, || {
+        None => plain("readv", libc_call()),
+        Some(binding) => on_secure("readv", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `count` iovecs.
-            let iov = unsafe { iovecs(iov, count, "readv") }?;
-            recv_vectored(&sock, iov, 0, "readv").map(|n| n as ssize_t)
-        }),
+            let iov = unsafe { iovecs(iov, iov_count(count, "readv")?, "readv") }?;
+            recv_vectored(sock, &iov, 0, "readv").map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -201,14 +233,15 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int)
 /// As libc's `writev`.
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::writev(fd, iov, count) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("writev", unsafe { real::writev(fd, iov, count) }),
-        Some(sock) => guard("writev", -1, || {
+        None => plain("writev", libc_call()),
+        Some(binding) => on_secure("writev", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `count` iovecs.
-            let iov = unsafe { iovecs(iov, count, "writev") }?;
-            send_vectored(&sock, iov, 0, "writev").map(|n| n as ssize_t)
-        }),
+            let iov = unsafe { iovecs(iov, iov_count(count, "writev")?, "writev") }?;
+            send_vectored(sock, &iov, 0, "writev").map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -225,16 +258,15 @@ pub unsafe extern "C" fn sendto(
     addr: *const libc::sockaddr,
     alen: libc::socklen_t,
 ) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::sendto(fd, buf, len, flags, addr, alen) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("sendto", unsafe {
-            real::sendto(fd, buf, len, flags, addr, alen)
-        }),
-        Some(sock) => guard("sendto", -1, || {
+        None => plain("sendto", libc_call()),
+        Some(binding) => on_secure("sendto", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` readable bytes at `buf`.
             let data = unsafe { in_bytes(buf, len, "sendto") }?;
             sock.send(data, flags).map(|n| n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
@@ -251,12 +283,11 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut libc::sockaddr,
     alen: *mut libc::socklen_t,
 ) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("recvfrom", unsafe {
-            real::recvfrom(fd, buf, len, flags, addr, alen)
-        }),
-        Some(sock) => guard("recvfrom", -1, || {
+        None => plain("recvfrom", libc_call()),
+        Some(binding) => on_secure("recvfrom", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for `len` writable bytes at `buf`.
             let data = unsafe { out_bytes(buf, len, "recvfrom") }?;
             let n = sock.recv(data, RecvFlags::from_c(flags))?;
@@ -265,7 +296,7 @@ pub unsafe extern "C" fn recvfrom(
                 unsafe { *alen = 0 };
             }
             Ok(n as ssize_t)
-        }),
+        }, libc_call),
     }
 }
 
@@ -276,14 +307,14 @@ pub unsafe extern "C" fn recvfrom(
 /// As libc's `sendmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::sendmsg(fd, msg, flags) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("sendmsg", unsafe { real::sendmsg(fd, msg, flags) }),
-        // SAFETY: the caller vouches for a valid msghdr.
-        Some(sock) => guard("sendmsg", -1, || {
+        None => plain("sendmsg", libc_call()),
+        Some(binding) => on_secure("sendmsg", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            unsafe { send_message(&sock, msg, flags) }.map(|n| n as ssize_t)
-        }),
+            unsafe { send_message(sock, msg, flags) }.map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -303,8 +334,8 @@ unsafe fn send_message(
         ));
     }
     // SAFETY: the msghdr's iovec array.
-    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as c_int, "sendmsg") }?;
-    send_vectored(sock, iov, flags, "sendmsg")
+    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as usize, "sendmsg") }?;
+    send_vectored(sock, &iov, flags, "sendmsg")
 }
 
 /// Implements POSIX `recvmsg`; on a secure socket the iovecs as with `readv`, no address, no control data.
@@ -313,14 +344,14 @@ unsafe fn send_message(
 /// As libc's `recvmsg`.
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::recvmsg(fd, msg, flags) };
     match table::lookup(fd) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("recvmsg", unsafe { real::recvmsg(fd, msg, flags) }),
-        // SAFETY: the caller vouches for a valid msghdr.
-        Some(sock) => guard("recvmsg", -1, || {
+        None => plain("recvmsg", libc_call()),
+        Some(binding) => on_secure("recvmsg", fd, binding, -1, |sock| {
             // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            unsafe { recv_message(&sock, msg, flags) }.map(|n| n as ssize_t)
-        }),
+            unsafe { recv_message(sock, msg, flags) }.map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -330,8 +361,8 @@ unsafe fn recv_message(sock: &SecureSocket, msg: *mut libc::msghdr, flags: c_int
     // SAFETY: checked non-NULL; the caller's msghdr.
     let msg = unsafe { msg.as_mut() }.ok_or_else(|| super::fault("recvmsg"))?;
     // SAFETY: the msghdr's iovec array.
-    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as c_int, "recvmsg") }?;
-    let n = recv_vectored(sock, iov, flags, "recvmsg")?;
+    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as usize, "recvmsg") }?;
+    let n = recv_vectored(sock, &iov, flags, "recvmsg")?;
     msg.msg_namelen = 0;
     msg.msg_controllen = 0;
     msg.msg_flags = 0;
@@ -349,13 +380,14 @@ pub unsafe extern "C" fn sendmmsg(
     count: libc::c_uint,
     flags: c_int,
 ) -> c_int {
-    let Some(sock) = table::lookup(fd) else {
-        // SAFETY: the caller's arguments, passed through.
-        return plain("sendmmsg", unsafe {
-            real::sendmmsg(fd, msgs, count, flags)
-        });
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::sendmmsg(fd, msgs, count, flags) };
+    let Some(binding) = table::lookup(fd) else {
+        return plain("sendmmsg", libc_call());
     };
-    guard("sendmmsg", -1, || {
+    on_secure("sendmmsg", fd, binding, -1, |sock| {
+        // The kernel sends at most UIO_MAXIOV messages per call, whatever the count says.
+        let count = count.min(IOV_MAX as libc::c_uint);
         if msgs.is_null() && count > 0 {
             return Err(super::fault("sendmmsg"));
         }
@@ -364,7 +396,7 @@ pub unsafe extern "C" fn sendmmsg(
             // SAFETY: the caller vouches for `count` entries.
             let entry = unsafe { &mut *msgs.add(i) };
             // SAFETY: a valid msghdr inside the caller's entry.
-            match unsafe { send_message(&sock, &entry.msg_hdr, flags) } {
+            match unsafe { send_message(sock, &entry.msg_hdr, flags) } {
                 Ok(n) => {
                     entry.msg_len = n as libc::c_uint;
                     done += 1;
@@ -374,7 +406,7 @@ pub unsafe extern "C" fn sendmmsg(
             }
         }
         Ok(done)
-    })
+    }, libc_call)
 }
 
 /// Implements Linux `recvmmsg`; on a secure socket, one message (the stream has no boundaries).
@@ -389,13 +421,12 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut libc::timespec,
 ) -> c_int {
-    let Some(sock) = table::lookup(fd) else {
-        // SAFETY: the caller's arguments, passed through.
-        return plain("recvmmsg", unsafe {
-            real::recvmmsg(fd, msgs, count, flags, timeout)
-        });
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::recvmmsg(fd, msgs, count, flags, timeout) };
+    let Some(binding) = table::lookup(fd) else {
+        return plain("recvmmsg", libc_call());
     };
-    guard("recvmmsg", -1, || {
+    on_secure("recvmmsg", fd, binding, -1, |sock| {
         if count == 0 {
             return Ok(0);
         }
@@ -405,10 +436,10 @@ pub unsafe extern "C" fn recvmmsg(
         // SAFETY: at least one entry (count > 0), the caller's.
         let entry = unsafe { &mut *msgs };
         // SAFETY: a valid msghdr inside the caller's entry.
-        let n = unsafe { recv_message(&sock, &mut entry.msg_hdr, flags & !libc::MSG_WAITFORONE) }?;
+        let n = unsafe { recv_message(sock, &mut entry.msg_hdr, flags & !libc::MSG_WAITFORONE) }?;
         entry.msg_len = n as libc::c_uint;
         Ok(1)
-    })
+    }, libc_call)
 }
 
 /// `sendfile` onto a secure socket: the file's bytes are read and encrypted (never sent raw).
@@ -471,16 +502,14 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut libc::off_t,
     count: size_t,
 ) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::sendfile(out, input, offset, count) };
     match table::lookup(out) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("sendfile", unsafe {
-            real::sendfile(out, input, offset, count)
-        }),
-        // SAFETY: a non-NULL offset is the caller's off_t.
-        Some(sock) => guard("sendfile", -1, || {
+        None => plain("sendfile", libc_call()),
+        Some(binding) => on_secure("sendfile", out, binding, -1, |sock| {
             // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            sendfile_secure(&sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
-        }),
+            sendfile_secure(sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -495,16 +524,14 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::sendfile64(out, input, offset, count) };
     match table::lookup(out) {
-        // SAFETY: the caller's arguments, passed through.
-        None => plain("sendfile64", unsafe {
-            real::sendfile64(out, input, offset, count)
-        }),
-        // SAFETY: a non-NULL offset is the caller's off64_t.
-        Some(sock) => guard("sendfile64", -1, || {
+        None => plain("sendfile64", libc_call()),
+        Some(binding) => on_secure("sendfile64", out, binding, -1, |sock| {
             // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            sendfile_secure(&sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
-        }),
+            sendfile_secure(sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
+        }, libc_call),
     }
 }
 
@@ -534,6 +561,338 @@ pub unsafe extern "C" fn splice(
     plain("splice", unsafe {
         real::splice(fd_in, off_in, fd_out, off_out, len, flags)
     })
+}
+
+// ---- positioned scatter/gather: a socket has no file position ----
+
+/// What `pwritev2`/`preadv2` flags (`RWF_*`) mean on a socket: RWF_NOWAIT is MSG_DONTWAIT; the
+/// others (HIPRI, DSYNC, SYNC, APPEND) change nothing for a stream; unknown bits are EOPNOTSUPP, as the
+/// kernel answers.
+fn rwf_flags(flags: c_int, what: &'static str) -> Result<c_int> {
+    const RWF_HIPRI: c_int = 0x1;
+    const RWF_DSYNC: c_int = 0x2;
+    const RWF_SYNC: c_int = 0x4;
+    const RWF_NOWAIT: c_int = 0x8;
+    const RWF_APPEND: c_int = 0x10;
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND) != 0 {
+        return Err(Error::os(libc::EOPNOTSUPP, what));
+    }
+    Ok(if flags & RWF_NOWAIT != 0 {
+        libc::MSG_DONTWAIT
+    } else {
+        0
+    })
+}
+
+/// The kernel's answer to a positioned call on a socket: EINVAL for a negative offset, else ESPIPE
+/// (a socket cannot seek). (Offset -1 with the `*v2` calls means "the current position": see
+/// `pwrite_secure`.)
+fn no_position(offset: i64, what: &'static str) -> Error {
+    Error::os(if offset < 0 { libc::EINVAL } else { libc::ESPIPE }, what)
+}
+
+/// `pwritev2` on a secure socket: `writev` through TLS for the current position (offset -1), else the
+/// kernel's error for a socket, and nothing sent.
+///
+/// # Safety
+/// `iov` valid for `count` entries when non-NULL.
+unsafe fn pwrite_secure(
+    sock: &SecureSocket,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: i64,
+    flags: c_int,
+    what: &'static str,
+) -> Result<ssize_t> {
+    if offset != -1 {
+        return Err(no_position(offset, what));
+    }
+    let flags = rwf_flags(flags, what)?;
+    // SAFETY: the caller vouches for `count` iovecs.
+    let iov = unsafe { iovecs(iov, iov_count(count, what)?, what) }?;
+    send_vectored(sock, &iov, flags, what).map(|n| n as ssize_t)
+}
+
+/// `preadv2` on a secure socket, as `pwrite_secure`.
+///
+/// # Safety
+/// `iov` valid for `count` entries when non-NULL.
+unsafe fn pread_secure(
+    sock: &SecureSocket,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: i64,
+    flags: c_int,
+    what: &'static str,
+) -> Result<ssize_t> {
+    if offset != -1 {
+        return Err(no_position(offset, what));
+    }
+    let flags = rwf_flags(flags, what)?;
+    // SAFETY: the caller vouches for `count` iovecs.
+    let iov = unsafe { iovecs(iov, iov_count(count, what)?, what) }?;
+    recv_vectored(sock, &iov, flags, what).map(|n| n as ssize_t)
+}
+
+/// Implements POSIX `pwritev`. A socket has no file position: on a secure socket the answer is the
+/// kernel's (EINVAL for a negative offset, else ESPIPE) and nothing is sent.
+///
+/// # Safety
+/// As libc's `pwritev`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off_t,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::pwritev(fd, iov, count, offset) };
+    match table::lookup(fd) {
+        None => plain("pwritev", libc_call()),
+        Some(binding) => on_secure(
+            "pwritev",
+            fd,
+            binding,
+            -1,
+            |_| Err(no_position(offset as i64, "pwritev")),
+            libc_call,
+        ),
+    }
+}
+
+/// Implements glibc `pwritev64`, as `pwritev`.
+///
+/// # Safety
+/// As libc's `pwritev64`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off64_t,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::pwritev64(fd, iov, count, offset) };
+    match table::lookup(fd) {
+        None => plain("pwritev64", libc_call()),
+        Some(binding) => on_secure(
+            "pwritev64",
+            fd,
+            binding,
+            -1,
+            |_| Err(no_position(offset, "pwritev64")),
+            libc_call,
+        ),
+    }
+}
+
+/// Implements Linux `pwritev2`. On a secure socket, offset -1 (the current position) is `writev`
+/// through TLS (RWF_NOWAIT: without waiting); any other offset fails as the kernel fails it for a
+/// socket (ESPIPE, or EINVAL when negative), and nothing is sent.
+///
+/// # Safety
+/// As libc's `pwritev2`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::pwritev2(fd, iov, count, offset, flags) };
+    match table::lookup(fd) {
+        None => plain("pwritev2", libc_call()),
+        Some(binding) => on_secure(
+            "pwritev2",
+            fd,
+            binding,
+            -1,
+            // SAFETY: the caller vouches for `count` iovecs.
+            |sock| unsafe {
+                pwrite_secure(sock, iov, count, offset as i64, flags, "pwritev2")
+            },
+            libc_call,
+        ),
+    }
+}
+
+/// Implements glibc `pwritev64v2`, as `pwritev2`.
+///
+/// # Safety
+/// As libc's `pwritev64v2`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off64_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::pwritev64v2(fd, iov, count, offset, flags) };
+    match table::lookup(fd) {
+        None => plain("pwritev64v2", libc_call()),
+        Some(binding) => on_secure(
+            "pwritev64v2",
+            fd,
+            binding,
+            -1,
+            // SAFETY: the caller vouches for `count` iovecs.
+            |sock| unsafe {
+                pwrite_secure(sock, iov, count, offset, flags, "pwritev64v2")
+            },
+            libc_call,
+        ),
+    }
+}
+
+/// Implements POSIX `preadv`: on a secure socket, EINVAL for a negative offset, else ESPIPE (a
+/// socket cannot seek), and nothing is read.
+///
+/// # Safety
+/// As libc's `preadv`.
+#[no_mangle]
+pub unsafe extern "C" fn preadv(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off_t,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::preadv(fd, iov, count, offset) };
+    match table::lookup(fd) {
+        None => plain("preadv", libc_call()),
+        Some(binding) => on_secure(
+            "preadv",
+            fd,
+            binding,
+            -1,
+            |_| Err(no_position(offset as i64, "preadv")),
+            libc_call,
+        ),
+    }
+}
+
+/// Implements glibc `preadv64`, as `preadv`.
+///
+/// # Safety
+/// As libc's `preadv64`.
+#[no_mangle]
+pub unsafe extern "C" fn preadv64(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off64_t,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::preadv64(fd, iov, count, offset) };
+    match table::lookup(fd) {
+        None => plain("preadv64", libc_call()),
+        Some(binding) => on_secure(
+            "preadv64",
+            fd,
+            binding,
+            -1,
+            |_| Err(no_position(offset, "preadv64")),
+            libc_call,
+        ),
+    }
+}
+
+/// Implements Linux `preadv2`: on a secure socket, offset -1 is `readv` of decrypted data
+/// (RWF_NOWAIT: without waiting); other offsets fail as for `preadv`.
+///
+/// # Safety
+/// As libc's `preadv2`.
+#[no_mangle]
+pub unsafe extern "C" fn preadv2(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::preadv2(fd, iov, count, offset, flags) };
+    match table::lookup(fd) {
+        None => plain("preadv2", libc_call()),
+        Some(binding) => on_secure(
+            "preadv2",
+            fd,
+            binding,
+            -1,
+            // SAFETY: the caller vouches for `count` iovecs.
+            |sock| unsafe {
+                pread_secure(sock, iov, count, offset as i64, flags, "preadv2")
+            },
+            libc_call,
+        ),
+    }
+}
+
+/// Implements glibc `preadv64v2`, as `preadv2`.
+///
+/// # Safety
+/// As libc's `preadv64v2`.
+#[no_mangle]
+pub unsafe extern "C" fn preadv64v2(
+    fd: c_int,
+    iov: *const libc::iovec,
+    count: c_int,
+    offset: libc::off64_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's arguments, passed through to libc.
+    let libc_call = || unsafe { real::preadv64v2(fd, iov, count, offset, flags) };
+    match table::lookup(fd) {
+        None => plain("preadv64v2", libc_call()),
+        Some(binding) => on_secure(
+            "preadv64v2",
+            fd,
+            binding,
+            -1,
+            // SAFETY: the caller vouches for `count` iovecs.
+            |sock| unsafe {
+                pread_secure(sock, iov, count, offset, flags, "preadv64v2")
+            },
+            libc_call,
+        ),
+    }
+}
+
+// ---- glibc's exported aliases: a program (or a library) may call these names directly ----
+
+/// Implements glibc `__write`, as `write`.
+///
+/// # Safety
+/// As libc's `write`.
+#[no_mangle]
+pub unsafe extern "C" fn __write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    // SAFETY: as `write`.
+    unsafe { write(fd, buf, len) }
+}
+
+/// Implements glibc `__read`, as `read`.
+///
+/// # Safety
+/// As libc's `read`.
+#[no_mangle]
+pub unsafe extern "C" fn __read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    // SAFETY: as `read`.
+    unsafe { read(fd, buf, len) }
+}
+
+/// Implements glibc `__send`, as `send`.
+///
+/// # Safety
+/// As libc's `send`.
+#[no_mangle]
+pub unsafe extern "C" fn __send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: as `send`.
+    unsafe { send(fd, buf, len, flags) }
 }
 
 // ---- _FORTIFY_SOURCE variants: glibc turns read/recv/recvfrom into these when it knows the buffer size ----

@@ -126,11 +126,9 @@ fn dispatch(s: c_int, code: DWORD, input: &[u8], out: &Output) -> Result<()> {
         SO_SSL_SET_VALIDATE_CERT_HOOK => set_hook(&sock, input)
             .inspect_err(|_| out.set_returned(size_of::<SSLVALIDATECERTHOOK>())),
         SO_SSL_GET_VALIDATE_CERT_HOOK => out.put(bytes_of(&get_hook(&sock))),
-        SO_SSL_PERFORM_HANDSHAKE => sock.perform_handshake(parse_server_name(input)?),
+        SO_SSL_PERFORM_HANDSHAKE => sock.perform_handshake(parse_server_name(input)),
         SO_SSL_GET_CONNECTION_INFO => out.put(bytes_of(&sock.connection_info()?)),
-        SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => {
-            sock.set_peer_name(parse_server_name(input)?)
-        }
+        SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => sock.set_peer_name(peer_name_in(input)),
         SO_SSL_SET_CIPHERS | SO_SSL_GET_CIPHERS => unsupported(
             "SO_SSL_SET/GET_CIPHERS",
             "rustls offers only modern AEAD suites, chosen by preference",
@@ -165,6 +163,20 @@ fn dispatch(s: c_int, code: DWORD, input: &[u8], out: &Output) -> Result<()> {
             format!("WSAIoctl: unknown SSL control code {other:#010x}"),
         )),
     }
+}
+
+/// The name `SO_SSL_SET_PEERNAME` sets: none (NULL or no bytes: WSAEFAULT), an empty one (WSAEINVAL)
+/// and one that cannot be checked (WSAEINVAL) are refused; `set_peer_name` records the refusal.
+fn peer_name_in(input: &[u8]) -> Result<rustls::pki_types::ServerName<'static>> {
+    if input.is_empty() {
+        return Err(fault("SO_SSL_SET_PEERNAME (no name given)"));
+    }
+    parse_server_name(input)?.ok_or_else(|| {
+        Error::new(
+            WsaCode::EINVAL,
+            "SO_SSL_SET_PEERNAME: the name is empty (to check no name, set none)",
+        )
+    })
 }
 
 fn unsupported(code: &'static str, why: &'static str) -> Result<()> {
@@ -259,7 +271,7 @@ fn set_nonblocking(s: c_int, on: bool) -> Result<()> {
 
 fn readable(s: c_int) -> Result<usize> {
     if let Some(sock) = crate::table::lookup(s) {
-        return sock.readable_bytes();
+        return sock.socket()?.readable_bytes();
     }
     if !matches!(fd::is_socket(s), Ok(true)) {
         return Err(Error::new(

@@ -5,13 +5,14 @@
 //! Plain (non-secure) descriptors take the fast path before any of that: one bit test in the table,
 //! then libc's own function, with only the Winsock last error recorded on failure.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::{self, Error, Result, WsaCode};
 use crate::log::log;
 use crate::secure::SecureSocket;
+use crate::table::Binding;
 use crate::settings::Level;
 use crate::sys::fd;
 
@@ -63,10 +64,56 @@ pub fn plain<T: Copy + PartialOrd + From<i8>>(call: &'static str, result: T) -> 
     result
 }
 
+/// Run a call on a descriptor that has a secure binding: `secure` with its socket, inside [`guard`]
+/// (a number being closed fails with EBADF: it may still reach the secure connection, so libc must not
+/// have it). If the call fails and the descriptor turns out to be stale — closed behind sslsock's back
+/// (`fclose` of an `fdopen` stream, `closefrom`, a raw system call) and its number reused by `open`
+/// or the like — the binding ends and `libc_call` runs instead, so that the number behaves as the new
+/// object. Only a failing call pays for that check (one `fstat`).
+pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
+    call: &'static str,
+    fd: c_int,
+    binding: Arc<Binding>,
+    failed: T,
+    secure: impl FnOnce(&SecureSocket) -> Result<T>,
+    libc_call: impl FnOnce() -> T,
+) -> T {
+    let mut stale = None;
+    let value = guard(call, failed, || {
+        let sock = binding.socket()?;
+        match secure(sock) {
+            Err(e) if !e.is_would_block() && sock.is_stale(fd) => {
+                stale = Some(sock.clone());
+                Ok(failed)
+            }
+            other => other,
+        }
+    });
+    match stale {
+        Some(sock) => {
+            log!(
+                Level::Debug,
+                "fd {fd}: closed behind sslsock's back and reused: the secure state is dropped"
+            );
+            crate::table::retire(fd, &sock);
+            plain(call, libc_call())
+        }
+        None => value,
+    }
+}
+
 /// The secure state a Winsock SSL call needs: WSAENOTSOCK for something that is not a socket,
-/// WSAEINVAL for a socket without SO_SECURE.
+/// WSAEINVAL for a socket without SO_SECURE, WSAECONNABORTED for one inherited across `fork` (its
+/// locks are never taken in the child, where another thread may have held them at the fork).
 pub fn secure_socket(s: i32, call: &'static str) -> Result<Arc<SecureSocket>> {
-    if let Some(sock) = crate::table::lookup(s) {
+    if let Some(binding) = crate::table::lookup(s) {
+        let sock = binding.socket()?.clone();
+        if sock.is_inherited() {
+            return Err(Error::new(
+                WsaCode::ECONNABORTED,
+                format!("{call}: this secure socket was inherited across fork(): its TLS session belongs to the parent"),
+            ));
+        }
         return Ok(sock);
     }
     match fd::is_socket(s) {

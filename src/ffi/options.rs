@@ -90,15 +90,14 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
             ))
         }
     }
-    let existing = table::lookup(fd);
+    let existing = match table::lookup(fd) {
+        Some(b) => Some(b.socket()?.clone()),
+        None => None,
+    };
     match value {
         SO_SEC_SSL => {
-            match existing {
-                Some(sock) if sock.is_set_up_only() => return Ok(()),
-                Some(_) => {
-                    return Err(Error::new(WsaCode::EISCONN, "setsockopt(SO_SECURE): the secure socket is already connected"))
-                }
-                None => {}
+            if let Some(sock) = existing {
+                return sock.still_in_setup();
             }
             let ty = fd::get_int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE).map_err(|e| Error::os(e, "setsockopt(SO_SECURE)"))?;
             if ty != libc::SOCK_STREAM {
@@ -120,11 +119,13 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
         }
         SO_SEC_NONE => match existing {
             None => Ok(()),
-            Some(sock) if sock.is_set_up_only() => {
-                table::remove(fd);
+            // Marked under the socket's lock, so that a connect either came first (and this fails) or
+            // finds the socket switched off (and connects in plain TCP).
+            Some(sock) => {
+                sock.switch_off()?;
+                table::retire(fd, &sock);
                 Ok(())
             }
-            Some(_) => Err(Error::new(WsaCode::EISCONN, "setsockopt(SO_SECURE, SO_SEC_NONE): the secure socket is already connected")),
         },
         other => Err(Error::new(
             WsaCode::EINVAL,
@@ -160,7 +161,7 @@ pub unsafe extern "C" fn getsockopt(
                         format!("getsockopt(SO_SECURE): descriptor {fd} is not a socket"),
                     ));
                 }
-                let value = if table::lookup(fd).is_some() {
+                let value = if table::socket(fd).is_some() {
                     SO_SEC_SSL
                 } else {
                     SO_SEC_NONE

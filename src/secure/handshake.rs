@@ -19,9 +19,10 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
 use super::config;
+use super::options::Options;
 use super::identity::ClientIdentity;
 use super::info::connection_info;
-use super::socket::{queued_tls, tls_words, Inbound, Outbound, Phase, SecureSocket};
+use super::socket::{fail_session, queued_tls, tls_words, Inbound, Outbound, Phase, SecureSocket};
 use super::verify::{self, HandshakeContext, Outcome};
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
@@ -53,9 +54,40 @@ impl SecureSocket {
     pub fn connect(&self, addr: &fd::SockAddr) -> Result<()> {
         let _call = self.enter()?;
         let phase_now = {
-            let session = self.state.lock();
+            let mut session = self.state.lock();
             match &session.phase {
-                Phase::Setup => None,
+                // SO_SEC_NONE came first (this call had looked the socket up just before).
+                Phase::Setup if session.switched_off => {
+                    drop(session);
+                    return match fd::connect(self.fd(), addr) {
+                        Ok(()) => Ok(()),
+                        Err(libc::EINPROGRESS) => {
+                            Err(in_progress("connect: in progress on a non-blocking socket"))
+                        }
+                        Err(e) => Err(Error::os(e, "connect")),
+                    };
+                }
+                // Another thread's blocking connect is waiting for TCP.
+                Phase::Setup if session.connect_started => {
+                    return Err(Error::new(
+                        WsaCode::EALREADY,
+                        "connect: another call is connecting this socket",
+                    ))
+                }
+                Phase::Setup => {
+                    // A peer name that was asked for and cannot be used stops an immediate handshake
+                    // before a byte is sent; the socket stays as it is, for a valid name.
+                    if !session.options.flags.deferred() {
+                        session
+                            .options
+                            .peer_name
+                            .for_handshake()
+                            .map_err(|e| e.context("connect"))?;
+                    }
+                    // Settings freeze from here on (WSAEINPROGRESS, then WSAEISCONN).
+                    session.connect_started = true;
+                    None
+                }
                 Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => Some(true),
                 Phase::Plaintext | Phase::Established(_) | Phase::Kernel(_) => Some(false),
                 Phase::Failed(e) => return Err(e.clone()),
@@ -86,10 +118,13 @@ impl SecureSocket {
             None => {}
         }
         if let Err(errno) = fd::connect(self.fd(), addr) {
+            let mut session = self.state.lock();
             if errno == libc::EINPROGRESS {
-                self.state.lock().phase = Phase::Connecting;
+                session.phase = Phase::Connecting;
                 return Err(in_progress("connect: in progress on a non-blocking socket"));
             }
+            // Nothing was sent: the socket is back where it was (a program may try again).
+            session.connect_started = false;
             return Err(Error::os(errno, "connect"));
         }
         self.after_tcp_connect(false).map_err(|e| {
@@ -109,7 +144,7 @@ impl SecureSocket {
             if deferred {
                 session.phase = Phase::Plaintext;
             }
-            (deferred, session.options.peer_name.clone())
+            (deferred, session.options.peer_name.for_handshake())
         };
         if deferred {
             log!(
@@ -155,7 +190,9 @@ impl SecureSocket {
         match fd::get_int_option(self.fd(), libc::SOL_SOCKET, libc::SO_ERROR) {
             Ok(0) => {}
             Ok(e) | Err(e) => {
-                self.state.lock().phase = Phase::Setup;
+                let mut session = self.state.lock();
+                session.phase = Phase::Setup;
+                session.connect_started = false;
                 return Err(Error::os(e, "connect"));
             }
         }
@@ -171,7 +208,11 @@ impl SecureSocket {
 
     /// `SO_SSL_PERFORM_HANDSHAKE`: the deferred handshake with the name given (or the peer name). On a
     /// non-blocking socket it answers WSAEWOULDBLOCK until the handshake is done; call it again.
-    pub fn perform_handshake(&self, name: Option<ServerName<'static>>) -> Result<()> {
+    ///
+    /// `name` is the name given, as parsed: Ok(None) for none (the name set by `SO_SSL_SET_PEERNAME`, or
+    /// none, is used). A name that cannot be used fails the socket (nothing more can be sent on it, in
+    /// plaintext or otherwise), as does anything that keeps the handshake from starting.
+    pub fn perform_handshake(&self, name: Result<Option<ServerName<'static>>>) -> Result<()> {
         let _call = self.enter()?;
         if matches!(self.state.lock().phase, Phase::Connecting) {
             self.settle_connect(false)?;
@@ -179,7 +220,11 @@ impl SecureSocket {
         let name = {
             let session = self.state.lock();
             match &session.phase {
-                Phase::Plaintext => name.or_else(|| session.options.peer_name.clone()),
+                Phase::Plaintext => match name {
+                    Ok(Some(given)) => Ok(Some(given)),
+                    Ok(None) => session.options.peer_name.for_handshake(),
+                    Err(e) => Err(e),
+                },
                 Phase::Handshake(_) | Phase::Handshaking(_) => {
                     drop(session);
                     return self.advance(false);
@@ -205,14 +250,38 @@ impl SecureSocket {
 
     /// Create the TLS connection and park it. `name` is sent as SNI and checked; without one the peer's
     /// address is used for the connection and no name is checked.
-    fn begin(&self, name: Option<ServerName<'static>>, what: &'static str) -> Result<()> {
+    ///
+    /// Anything that keeps the handshake from starting (a name that cannot be used, a client key that
+    /// does not match its certificate, ...) fails the socket: the plaintext window is over either way.
+    fn begin(&self, name: Result<Option<ServerName<'static>>>, what: &'static str) -> Result<()> {
         // Wait for a plaintext send in progress to finish before the phase changes.
         let _writers = self.outbound.lock();
         let mut session = self.state.lock();
         if !matches!(session.phase, Phase::Plaintext | Phase::Setup) {
             return Ok(()); // another thread began it
         }
-        let options = session.options.clone();
+        match name.and_then(|name| self.start(&session.options, name, what)) {
+            Ok(pending) => {
+                session.phase = Phase::Handshake(pending);
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.context(what);
+                log!(Level::Error, "fd {}: {}", self.fd(), e.reason());
+                fail_session(&mut session, e.clone(), self.fd());
+                Err(e)
+            }
+        }
+    }
+
+    /// The TLS connection for a handshake with `options` and `name`, ready to be parked.
+    fn start(
+        &self,
+        options: &Options,
+        name: Option<ServerName<'static>>,
+        what: &'static str,
+    ) -> Result<Box<Pending>> {
+        let options = options.clone();
         let identity = options
             .client_identity
             .clone()
@@ -289,13 +358,12 @@ impl SecureSocket {
                 "off (cache size 0)"
             }
         );
-        session.phase = Phase::Handshake(Box::new(Pending {
+        Ok(Box::new(Pending {
             conn,
             context,
             what,
             started: Instant::now(),
-        }));
-        Ok(())
+        }))
     }
 
     /// Drive the parked handshake as far as possible; see the module's note.
@@ -397,7 +465,7 @@ impl SecureSocket {
             Err(e) => {
                 let e = e.context(pending.what);
                 log!(Level::Error, "fd {}: {}", self.fd(), e.reason());
-                session.phase = Phase::Failed(e.clone());
+                fail_session(&mut session, e.clone(), self.fd());
                 Err(e)
             }
         };
@@ -426,14 +494,14 @@ impl SecureSocket {
         Ok(step)
     }
 
-    /// A resumed handshake checks no certificate, so a socket with a hook has its hook judge the
-    /// certificate the session was made with (rustls keeps it with the session), exactly as on a full
-    /// handshake: the flags are computed again now, and a refusal fails the handshake before the
-    /// program can send anything.
+    /// A resumed handshake checks no certificate, so every resumed handshake gets the certificate
+    /// decision of the moment on the certificate the session was made with (rustls keeps it with the
+    /// session), exactly as on a full handshake: the flags are computed again now (a certificate that
+    /// has expired or been revoked since is caught), the hook judges them if there is one, the library's
+    /// own rule decides if not, and a refusal fails the handshake before the program can send anything.
     fn judge_resumed(&self, pending: &mut Pending) -> Result<()> {
         let Pending { conn, context, .. } = pending;
-        if context.judge.is_none() || conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed)
-        {
+        if conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
             return Ok(());
         }
         let decided = match conn.peer_certificates() {
@@ -452,8 +520,13 @@ impl SecureSocket {
         let Err(e) = decided else {
             log!(
                 Level::Debug,
-                "fd {}: resumed session: the hook accepted the session's certificate",
-                self.fd()
+                "fd {}: resumed session: the session's certificate was accepted again ({})",
+                self.fd(),
+                if context.judge.is_some() {
+                    "by the hook"
+                } else {
+                    "no hook: flags 0"
+                }
             );
             return Ok(());
         };

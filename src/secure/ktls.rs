@@ -546,6 +546,7 @@ impl SecureSocket {
             Ok(secrets) => secrets,
             Err(e) => {
                 session.phase = failed(format!("rustls did not hand over the secrets: {e}"));
+                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
                 return;
             }
         };
@@ -559,10 +560,12 @@ impl SecureSocket {
                 session.phase = failed(format!(
                     "{name}: the keys rustls gave do not match the cipher"
                 ));
+                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
                 return;
             };
             if let Err(e) = fd::set_option(fd, SOL_TLS, option, info.as_bytes()) {
                 session.phase = failed(format!("{name}: {}", errno_name(e)));
+                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
                 return;
             }
         }

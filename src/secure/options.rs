@@ -125,7 +125,13 @@ impl Flags {
 }
 
 /// Parse a server name as CE programs pass it (`SET_PEERNAME`, `PERFORM_HANDSHAKE`): bytes up to the
-/// first NUL or the given length. Empty means "no name".
+/// first NUL or the given length, narrow (UTF-8) or wide (UTF-16LE). Empty means "no name" (Ok(None)).
+///
+/// A name that is given is either one that can be checked, or refused with WSAEINVAL (docs/security.md,
+/// "Names"): a UTF-8 name becomes its IDNA A-label (UTS 46, as browsers check it); a numeric name is
+/// read as `inet_aton` reads it (`127.1` is 127.0.0.1) or refused; an IPv6 literal may be bracketed;
+/// wildcards, names longer than 253 characters or with a label over 63, and anything else that is not
+/// a host name are refused.
 pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
     let owned;
     let text = if looks_wide(bytes) {
@@ -154,15 +160,138 @@ pub fn parse_server_name(bytes: &[u8]) -> Result<Option<ServerName<'static>>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let text = text.trim_end_matches('.');
-    ServerName::try_from(text.to_string())
-        .map(Some)
-        .map_err(|_| {
-            Error::new(
-                WsaCode::EINVAL,
-                format!("'{text}' is neither a valid DNS name nor an IP address"),
-            )
-        })
+    host_name(text).map(Some)
+}
+
+/// The longest host name in text form (RFC 1035: 253 characters without the final dot).
+const NAME_MAX: usize = 253;
+/// The longest label (RFC 1035).
+const LABEL_MAX: usize = 63;
+
+/// A non-empty name as a name rustls can check, or the reason it cannot be one.
+fn host_name(given: &str) -> Result<ServerName<'static>> {
+    let refuse = |why: &str| {
+        let mut shown: String = given.chars().take(64).collect();
+        if shown.len() < given.len() {
+            shown.push_str("...");
+        }
+        Error::new(
+            WsaCode::EINVAL,
+            format!("the server name '{}' cannot be checked: {why}", shown.escape_debug()),
+        )
+    };
+    if given.contains('*') {
+        return Err(refuse(
+            "wildcards are not names (give the server's own host name)",
+        ));
+    }
+    let text = given.strip_suffix('.').unwrap_or(given);
+    let unbracketed = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if let Ok(ip) = unbracketed.parse::<std::net::Ipv6Addr>() {
+        return Ok(ServerName::IpAddress(std::net::IpAddr::V6(ip).into()));
+    }
+    // A name whose last label starts with a digit is an address (no top-level domain does).
+    let last_label = text.rsplit('.').next().unwrap_or("");
+    if last_label.starts_with(|c: char| c.is_ascii_digit()) {
+        return inet_aton(text)
+            .map(|ip| ServerName::IpAddress(std::net::IpAddr::V4(ip).into()))
+            .ok_or_else(|| refuse("a numeric name that is not an IPv4 address as inet_aton reads it"));
+    }
+    let ascii = if text.is_ascii() {
+        text.to_string()
+    } else {
+        idna::domain_to_ascii_strict(text)
+            .map_err(|_| refuse("not a valid internationalised host name (IDNA, UTS 46)"))?
+    };
+    if ascii.len() > NAME_MAX {
+        return Err(refuse("longer than 253 characters"));
+    }
+    if ascii.split('.').any(|label| label.len() > LABEL_MAX) {
+        return Err(refuse("a label is longer than 63 characters"));
+    }
+    ServerName::try_from(ascii)
+        .map_err(|_| refuse("neither a valid host name nor an IP address"))
+}
+
+/// An IPv4 address written as `inet_aton` reads it: one to four parts separated by dots, each
+/// decimal, octal (leading 0) or hexadecimal (0x); the last part fills the bytes left. Unlike glibc's,
+/// nothing may follow the address.
+fn inet_aton(text: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for part in &parts {
+        let (digits, radix) = if let Some(hex) = part
+            .strip_prefix("0x")
+            .or_else(|| part.strip_prefix("0X"))
+        {
+            (hex, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (*part, 10)
+        };
+        if digits.is_empty() && radix != 8 {
+            return None;
+        }
+        if !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        values.push(if digits.is_empty() {
+            0
+        } else {
+            u32::from_str_radix(digits, radix).ok()?
+        });
+    }
+    let (last, leading) = values.split_last()?;
+    if leading.iter().any(|&v| v > 0xff) {
+        return None;
+    }
+    let room = 8 * (4 - leading.len() as u32);
+    if room < 32 && *last >> room != 0 {
+        return None;
+    }
+    let mut address = *last;
+    for (i, &v) in leading.iter().enumerate() {
+        address |= v << (24 - 8 * i as u32);
+    }
+    Some(std::net::Ipv4Addr::from(address))
+}
+
+/// What `SO_SSL_SET_PEERNAME` left on a socket: no name, the name every handshake checks, or a name
+/// that was asked for and cannot be used, which keeps the socket from completing a handshake until a
+/// valid name is set (a name that was asked for is never dropped).
+#[derive(Clone, Debug, Default)]
+pub enum PeerName {
+    /// No name was set: none is checked (the hook may check one).
+    #[default]
+    Unset,
+    /// Sent as SNI and checked.
+    Checked(ServerName<'static>),
+    /// `SET_PEERNAME` failed with this error.
+    Unusable(Error),
+}
+
+impl PeerName {
+    /// The name a handshake checks (Ok(None): none was asked for), or why none can start.
+    pub fn for_handshake(&self) -> Result<Option<ServerName<'static>>> {
+        match self {
+            PeerName::Unset => Ok(None),
+            PeerName::Checked(name) => Ok(Some(name.clone())),
+            PeerName::Unusable(e) => Err(Error::new(
+                e.code(),
+                format!(
+                    "no handshake until a valid SO_SSL_SET_PEERNAME: the name set before could not be used ({})",
+                    e.reason()
+                ),
+            )),
+        }
+    }
 }
 
 /// Whether a name buffer holds a wide (UTF-16LE) string: its first two units are non-zero characters
@@ -198,7 +327,7 @@ pub struct Options {
     /// The certificate validation hook, if any.
     pub hook: Option<Arc<dyn CertJudge>>,
     /// `SO_SSL_SET_PEERNAME`: sent as SNI and checked.
-    pub peer_name: Option<ServerName<'static>>,
+    pub peer_name: PeerName,
     /// `SO_SSL_SET_FLAGS`.
     pub flags: Flags,
     /// `SO_SSL_SET_PROTOCOLS`.
@@ -213,7 +342,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             hook: None,
-            peer_name: None,
+            peer_name: PeerName::Unset,
             flags: Flags::default(),
             protocols: Protocols::ALL,
             client_identity: None,
@@ -245,6 +374,69 @@ mod tests {
             parse_server_name(&[0xff, 0xfe]).unwrap_err().code(),
             WsaCode::EINVAL
         );
+    }
+
+    fn ip(text: &str) -> Option<String> {
+        match parse_server_name(text.as_bytes()) {
+            Ok(Some(ServerName::IpAddress(a))) => Some(std::net::IpAddr::from(a).to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn names_that_cannot_be_checked_are_refused() {
+        let long_label = format!("{}.example", "a".repeat(64));
+        let long_name = format!("{}.example", "abcdefghi.".repeat(30));
+        for bad in [
+            "*.x",
+            "*.example.com",
+            "mail server",
+            long_label.as_str(),
+            long_name.as_str(),
+            "127.0.0.256",
+            "1.2.3.4.5",
+            "08.1.1.1",
+            "0x.1",
+            "1..2",
+            "exa mple.com",
+            "xn--.com",
+        ] {
+            let e = parse_server_name(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), WsaCode::EINVAL, "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_as_inet_aton_reads_them() {
+        assert_eq!(ip("127.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ip("127.000.000.001").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ip("0x7f.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ip("2130706433").as_deref(), Some("127.0.0.1"));
+        assert_eq!(ip("10.1.65535").as_deref(), Some("10.1.255.255"));
+        assert_eq!(ip("10.1.65536"), None);
+        assert_eq!(ip("::1").as_deref(), Some("::1"));
+        assert_eq!(ip("[::1]").as_deref(), Some("::1"));
+        assert_eq!(ip("localhost"), None);
+    }
+
+    #[test]
+    fn utf8_names_become_a_labels() {
+        let n = parse_server_name("bücher.example".as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.to_str(), "xn--bcher-kva.example");
+        let wide: Vec<u8> = "bücher.example\0"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(parse_server_name(&wide).unwrap().unwrap(), n);
+    }
+
+    #[test]
+    fn a_bad_peer_name_keeps_the_handshake_from_starting() {
+        assert!(PeerName::Unset.for_handshake().unwrap().is_none());
+        let bad = PeerName::Unusable(parse_server_name(b"mail server").unwrap_err());
+        assert_eq!(bad.for_handshake().unwrap_err().code(), WsaCode::EINVAL);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
 use super::handshake::{Pending, RECORD_MAX};
-use super::options::{CertJudge, Flags, Options, Protocols};
+use super::options::{CertJudge, Flags, Options, PeerName, Protocols};
 use super::record::RecordTracker;
 use crate::abi::SSLCONNECTIONINFO;
 use crate::error::{Error, Result, WsaCode};
@@ -89,6 +89,10 @@ pub(super) enum Phase {
 pub(super) struct Session {
     pub(super) options: Options,
     pub(super) phase: Phase,
+    /// `connect` has started (settings are frozen from here on; docs/security.md "Settings").
+    pub(super) connect_started: bool,
+    /// `SO_SEC_NONE` came before connect: the socket is no longer secure (its binding is going).
+    pub(super) switched_off: bool,
     pub(super) info: Option<SSLCONNECTIONINFO>,
     pub(super) read_shut: bool,
     pub(super) write_shut: bool,
@@ -146,6 +150,9 @@ pub struct SecureSocket {
     descriptors: Mutex<Vec<c_int>>,
     /// The fork generation the socket belongs to (see `fork`).
     generation: u64,
+    /// The kernel object behind the descriptor (device, inode), to tell a number reused behind
+    /// sslsock's back (`is_stale`).
+    identity: Option<fd::Identity>,
     pub(super) state: Mutex<Session>,
     pub(super) handshake_done: Condvar,
     pub(super) inbound: Mutex<Inbound>,
@@ -153,6 +160,8 @@ pub struct SecureSocket {
     pub(super) closed: AtomicBool,
     in_flight: AtomicUsize,
     released: AtomicBool,
+    /// Set once `release_descriptor` has closed the last descriptor in the kernel.
+    descriptor_closed: AtomicBool,
 }
 
 /// A call in progress on the socket (see the module's note on closing).
@@ -194,9 +203,12 @@ impl SecureSocket {
             io_fd: AtomicI32::new(fd),
             descriptors: Mutex::new(vec![fd]),
             generation: crate::fork::generation(),
+            identity: fd::identity(fd).ok(),
             state: Mutex::new(Session {
                 options: Options::default(),
                 phase: Phase::Setup,
+                connect_started: false,
+                switched_off: false,
                 info: None,
                 read_shut: false,
                 write_shut: false,
@@ -210,6 +222,7 @@ impl SecureSocket {
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             released: AtomicBool::new(false),
+            descriptor_closed: AtomicBool::new(false),
         })
     }
 
@@ -272,11 +285,32 @@ impl SecureSocket {
         Ok(guard)
     }
 
+    /// Close the last descriptor in the kernel, then end its binding (in that order: until the number
+    /// is closed, a call on it must find the socket, closed, and fail).
     fn release_descriptor(&self) -> Result<()> {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        fd::close(self.fd()).map_err(|e| Error::os(e, "close"))
+        let closed = fd::close(self.fd()).map_err(|e| Error::os(e, "close"));
+        self.descriptor_closed.store(true, Ordering::SeqCst);
+        closed
+    }
+
+    /// Whether the socket's last descriptor has been closed in the kernel (after `close` waited for the
+    /// calls in progress): its number is libc's again.
+    pub fn is_descriptor_closed(&self) -> bool {
+        self.descriptor_closed.load(Ordering::SeqCst)
+    }
+
+    /// Whether descriptor `fd`, which had this socket, is now something else: closed behind sslsock's
+    /// back (`fclose` of an `fdopen` stream, `closefrom`, a raw system call) and its number reused.
+    /// Asked only after a call failed, so the fast path pays nothing.
+    pub fn is_stale(&self, fd: c_int) -> bool {
+        match (fd::identity(fd), self.identity) {
+            (Ok(now), Some(then)) => now != then,
+            (Err(_), _) => true,
+            (Ok(_), None) => false,
+        }
     }
 
     pub(super) fn interrupted(&self) -> Error {
@@ -314,6 +348,41 @@ impl SecureSocket {
 
     // ---- settings (before the handshake) ----
 
+    /// The session, for a setting that freezes when `connect` starts (ABI.md: SO_SECURE, flags, peer
+    /// name, protocols, hook): WSAEINPROGRESS while connect (TCP or handshake) runs, WSAEISCONN after.
+    fn frozen_settings(&self, what: &'static str) -> Result<MutexGuard<'_, Session>> {
+        let session = self.state.lock();
+        match session.phase {
+            Phase::Setup if !session.connect_started => Ok(session),
+            Phase::Setup | Phase::Connecting | Phase::Handshake(_) | Phase::Handshaking(_) => {
+                Err(Error::new(
+                    WsaCode::EINPROGRESS,
+                    format!("{what}: connect has started (settings freeze when connect starts)"),
+                ))
+            }
+            Phase::Plaintext | Phase::Established(_) | Phase::Kernel(_) | Phase::Failed(_) => {
+                Err(Error::new(
+                    WsaCode::EISCONN,
+                    format!("{what}: the socket is connected (set it before connect)"),
+                ))
+            }
+        }
+    }
+
+    /// `setsockopt(SO_SECURE, SO_SEC_NONE)`: allowed until connect starts. A `connect` that finds the
+    /// socket switched off (it looked the socket up just before) makes a plain connection.
+    pub fn switch_off(&self) -> Result<()> {
+        self.frozen_settings("setsockopt(SO_SECURE, SO_SEC_NONE)")?
+            .switched_off = true;
+        Ok(())
+    }
+
+    /// `setsockopt(SO_SECURE, SO_SEC_SSL)` again: nothing to do until connect starts.
+    pub fn still_in_setup(&self) -> Result<()> {
+        self.frozen_settings("setsockopt(SO_SECURE, SO_SEC_SSL)")
+            .map(drop)
+    }
+
     fn settings(&self, what: &'static str) -> Result<MutexGuard<'_, Session>> {
         let session = self.state.lock();
         match session.phase {
@@ -341,7 +410,9 @@ impl SecureSocket {
                 "hook removed"
             }
         );
-        self.state.lock().options.hook = hook;
+        self.frozen_settings("SO_SSL_SET_VALIDATE_CERT_HOOK")?
+            .options
+            .hook = hook;
         Ok(())
     }
 
@@ -350,27 +421,38 @@ impl SecureSocket {
         self.state.lock().options.hook.clone()
     }
 
-    /// `SO_SSL_SET_PEERNAME`.
-    pub fn set_peer_name(&self, name: Option<ServerName<'static>>) -> Result<()> {
+    /// `SO_SSL_SET_PEERNAME` with the name as parsed. A name that cannot be used (or none) is refused
+    /// and also recorded: the socket then cannot complete a handshake until a valid name is set, so a
+    /// name that was asked for is never silently dropped or replaced by "no name".
+    pub fn set_peer_name(&self, name: Result<ServerName<'static>>) -> Result<()> {
         log!(
             Level::Debug,
             "fd {}: SO_SSL_SET_PEERNAME: {}",
             self.fd(),
-            name.as_ref()
-                .map_or("none".into(), |n| format!("'{}'", n.to_str()))
+            match &name {
+                Ok(n) => format!("'{}'", n.to_str()),
+                Err(e) => format!("refused ({}); no handshake until a valid name is set", e.reason()),
+            }
         );
-        self.settings("SO_SSL_SET_PEERNAME")?.options.peer_name = name;
-        Ok(())
+        let mut session = self.frozen_settings("SO_SSL_SET_PEERNAME")?;
+        match name {
+            Ok(n) => {
+                session.options.peer_name = PeerName::Checked(n);
+                Ok(())
+            }
+            Err(e) => {
+                session.options.peer_name = PeerName::Unusable(e.clone());
+                Err(e)
+            }
+        }
     }
 
     /// `SO_SSL_SET_FLAGS`: the deferral can change only before connect.
     pub fn set_flags(&self, flags: Flags) -> Result<()> {
         let mut session = self.state.lock();
-        if session.options.flags != flags && !matches!(session.phase, Phase::Setup) {
-            return Err(Error::new(
-                WsaCode::EISCONN,
-                "SO_SSL_SET_FLAGS: SSL_FLAG_DEFER_HANDSHAKE must be set before connect",
-            ));
+        if session.options.flags != flags {
+            drop(session);
+            session = self.frozen_settings("SO_SSL_SET_FLAGS (SSL_FLAG_DEFER_HANDSHAKE)")?;
         }
         session.options.flags = flags;
         log!(
@@ -394,7 +476,9 @@ impl SecureSocket {
             self.fd(),
             protocols.describe()
         );
-        self.settings("SO_SSL_SET_PROTOCOLS")?.options.protocols = protocols;
+        self.frozen_settings("SO_SSL_SET_PROTOCOLS")?
+            .options
+            .protocols = protocols;
         Ok(())
     }
 
@@ -433,10 +517,6 @@ impl SecureSocket {
         self.state.lock().options.protocols
     }
 
-    /// Whether the socket is past the point where SO_SECURE may still be switched off.
-    pub fn is_set_up_only(&self) -> bool {
-        matches!(self.state.lock().phase, Phase::Setup)
-    }
 
     /// `SO_SSL_GET_CONNECTION_INFO`.
     pub fn connection_info(&self) -> Result<SSLCONNECTIONINFO> {
@@ -616,6 +696,8 @@ impl SecureSocket {
                             "fd {}: close_notify from the server: end of data",
                             self.fd()
                         );
+                        drop(session);
+                        self.answer_close_notify();
                         Ok(Step::End)
                     }
                     Ok(n) => Ok(Step::Data(n)),
@@ -630,6 +712,35 @@ impl SecureSocket {
                 }
             }
         }
+    }
+
+    /// The server's close_notify is answered with ours, and the kernel socket is shut down for sending
+    /// (RFC 5246 §7.2.1; TLS 1.3's half-close was never CE's): from here on `send` fails with
+    /// WSAESHUTDOWN, and no path, interposed or not, can put a byte on the wire.
+    fn answer_close_notify(&self) {
+        match self.outbound.try_lock() {
+            Some(mut out) => {
+                let mut session = self.state.lock();
+                if session.write_shut {
+                    return;
+                }
+                session.write_shut = true;
+                if let Phase::Established(conn) = &mut session.phase {
+                    conn.send_close_notify();
+                    while conn.wants_write() {
+                        if conn.write_tls(&mut out.buf).is_err() {
+                            break;
+                        }
+                    }
+                }
+                drop(session);
+                let _ = out.send_now(self.fd());
+            }
+            // A writer is busy (perhaps waiting for room the server will never make): no close_notify
+            // of ours, but the shutdown below ends its write as well.
+            None => self.state.lock().write_shut = true,
+        }
+        let _ = fd::shutdown(self.fd(), libc::SHUT_WR);
     }
 
     /// The server closed TCP without close_notify (ABI.md: End of stream).
@@ -730,10 +841,11 @@ impl SecureSocket {
                 WsaCode::ECONNABORTED,
                 format!("TLS error: {}", tls_words(&e)),
             );
-            fail_session(&mut session, error.clone());
+            // The alert goes first: the failure shuts the kernel socket down.
+            let _ = fd::send_now(self.fd(), &alert);
+            fail_session(&mut session, error.clone(), self.fd());
             let data_first = !session.undelivered.is_empty();
             drop(session);
-            let _ = fd::send_now(self.fd(), &alert);
             // Data that came before the fatal record is delivered first; the error comes after it.
             return if data_first {
                 Ok(Pulled::Some)
@@ -760,7 +872,7 @@ impl SecureSocket {
     pub(super) fn fail(&self, error: Error) {
         let mut session = self.state.lock();
         if !matches!(session.phase, Phase::Failed(_)) {
-            fail_session(&mut session, error);
+            fail_session(&mut session, error, self.fd());
         }
     }
 
@@ -851,7 +963,7 @@ impl SecureSocket {
             if session.write_shut {
                 return Err(Error::new(
                     WsaCode::ESHUTDOWN,
-                    "send: the socket was shut down for sending",
+                    "send: the socket was shut down for sending (by shutdown, or after the server's close_notify)",
                 ));
             }
             match &session.phase {
@@ -1015,67 +1127,87 @@ impl SecureSocket {
         }
     }
 
-    /// `close`/`closesocket`: close_notify if it can go without waiting, wake every waiting call,
-    /// and close the descriptor (now, or when the last call in progress leaves).
-    pub fn close(&self) -> Result<()> {
-        self.end(true)
+    /// `close`/`closesocket` of the socket's last descriptor: the socket is marked closed (every call
+    /// fails from here on), close_notify goes if it can without waiting, the kernel socket is shut down
+    /// (so that nothing passes on any path, interposed or not, even while the number is still open) and
+    /// every waiting call is woken. Then the descriptor is closed: now (Ok(true)), or by the last call
+    /// in progress when it leaves (Ok(false)), so that no call ever touches a reused number.
+    pub fn close(&self) -> Result<bool> {
+        self.shut();
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            self.release_descriptor().map(|()| true)
+        } else {
+            Ok(false)
+        }
     }
 
-    /// The end of the session when its last descriptor goes: `release` false when the caller closes the
-    /// descriptor itself (`dup2`/`dup3` over it).
-    pub fn end(&self, release: bool) -> Result<()> {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
+    /// `dup2`/`dup3` is about to replace the socket's last descriptor: as `close`, except that the
+    /// kernel closes the number (in the `dup2`), not sslsock; `replaced` says whether it did.
+    pub fn shut_for_replace(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.shut();
+    }
+
+    /// After `shut_for_replace`: whether the kernel replaced the descriptor. If it did not (the `dup2`
+    /// failed), the descriptor is still the socket's, closed, and a later `close` closes it.
+    pub fn replaced(&self, done: bool) {
+        if done {
+            self.descriptor_closed.store(true, Ordering::SeqCst);
+        } else {
+            self.released.store(false, Ordering::SeqCst);
         }
-        log!(
-            Level::Debug,
-            "fd {}: closed (close_notify if the session was up and nothing else was sending)",
-            self.fd()
-        );
-        if !release {
-            self.released.store(true, Ordering::SeqCst);
-        }
-        if let Some(mut out) = self.outbound.try_lock() {
-            if let Some(mut session) = self.state.try_lock() {
-                if !session.write_shut {
-                    match &mut session.phase {
-                        Phase::Established(conn) => {
-                            conn.send_close_notify();
-                            while conn.wants_write() {
-                                if conn.write_tls(&mut out.buf).is_err() {
-                                    break;
+    }
+
+    /// Mark the socket closed, send close_notify if it can go now, shut the kernel socket down and
+    /// wake every waiting call. Idempotent.
+    fn shut(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            log!(
+                Level::Debug,
+                "fd {}: closed (close_notify if the session was up and nothing else was sending)",
+                self.fd()
+            );
+            if let Some(mut out) = self.outbound.try_lock() {
+                if let Some(mut session) = self.state.try_lock() {
+                    if !session.write_shut {
+                        match &mut session.phase {
+                            Phase::Established(conn) => {
+                                conn.send_close_notify();
+                                while conn.wants_write() {
+                                    if conn.write_tls(&mut out.buf).is_err() {
+                                        break;
+                                    }
                                 }
                             }
+                            Phase::Kernel(_) => {
+                                let _ = super::ktls::send_close_notify(self.fd());
+                            }
+                            _ => {}
                         }
-                        Phase::Kernel(_) => {
-                            let _ = super::ktls::send_close_notify(self.fd());
-                        }
-                        _ => {}
                     }
                 }
+                let _ = out.send_now(self.fd());
             }
-            let _ = self.flush_now(&mut out);
         }
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
-            let _ = fd::shutdown(self.fd(), libc::SHUT_RDWR);
-            self.handshake_done.notify_all();
-        }
-        if self.in_flight.load(Ordering::SeqCst) == 0 {
-            self.release_descriptor()
-        } else {
-            Ok(())
-        }
+        // Even with no call in progress: another process (a fork child, an exec'd program) or a path
+        // sslsock does not interpose may hold the same kernel socket.
+        let _ = fd::shutdown(self.fd(), libc::SHUT_RDWR);
+        self.handshake_done.notify_all();
     }
 }
 
-/// The session fails with `error`. Data already decrypted (it came before whatever failed the
-/// session) is kept for `recv`, which gives it before the error.
-fn fail_session(session: &mut Session, error: Error) {
+/// The session fails with `error`, and the kernel socket `fd` is shut down before the failing call
+/// returns: no path, interposed or not (a raw system call, `dprintf`, an exec'd child), can put a byte
+/// on the wire after a failure (docs/security.md, "Failures"). Send any last record (an alert) before
+/// calling this. Data already decrypted (it came before whatever failed the session) is kept for
+/// `recv`, which gives it before the error.
+pub(super) fn fail_session(session: &mut Session, error: Error, fd: c_int) {
     if let Phase::Established(conn) = &mut session.phase {
         // The reader ends in WouldBlock (or UnexpectedEof) once empty; what it gave is kept.
         let _ = std::io::Read::read_to_end(&mut conn.reader(), &mut session.undelivered);
     }
     session.phase = Phase::Failed(error);
+    let _ = fd::shutdown(fd, libc::SHUT_RDWR);
 }
 
 /// A rustls error in words.

@@ -191,6 +191,35 @@ pub fn is_socket(fd: c_int) -> Result<bool, Errno> {
     }
 }
 
+/// The kernel object behind a descriptor: its device and inode numbers. Two descriptors with the same
+/// identity reach the same open socket; a socket's inode number is not reused while it is open.
+pub type Identity = (u64, u64);
+
+/// The identity of the object `fd` refers to (Err(EBADF) when the number is not open).
+pub fn identity(fd: c_int) -> Result<Identity, Errno> {
+    // SAFETY: fstat fills the stat buffer we own.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return Err(errno());
+        }
+        Ok((st.st_dev as u64, st.st_ino as u64))
+    }
+}
+
+/// The process's limit on open descriptors (RLIMIT_NOFILE, soft): a descriptor number must be below it.
+pub fn open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return u64::MAX;
+    }
+    limit.rlim_cur as u64
+}
+
 /// An integer socket option through libc.
 pub fn get_int_option(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Errno> {
     let mut value: c_int = 0;

@@ -155,6 +155,24 @@ real_functions! {
     fn sendfile64(out: c_int, input: c_int, offset: *mut libc::off64_t, count: size_t) -> ssize_t;
     /// libc `splice`.
     fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: size_t, flags: libc::c_uint) -> ssize_t;
+    /// libc `pwritev`.
+    fn pwritev(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t) -> ssize_t;
+    /// libc `pwritev64`.
+    fn pwritev64(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t) -> ssize_t;
+    /// libc `pwritev2`.
+    fn pwritev2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    /// libc `pwritev64v2`.
+    fn pwritev64v2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    /// libc `preadv`.
+    fn preadv(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t) -> ssize_t;
+    /// libc `preadv64`.
+    fn preadv64(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t) -> ssize_t;
+    /// libc `preadv2`.
+    fn preadv2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
+    /// libc `preadv64v2`.
+    fn preadv64v2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    /// libc `closefrom` (glibc 2.34).
+    fn closefrom(lowfd: c_int) -> ();
     /// libc `__read_chk` (what `read` becomes under _FORTIFY_SOURCE).
     fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t;
     /// libc `__recv_chk`.
