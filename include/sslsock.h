@@ -439,18 +439,6 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
-// Implements glibc `__dup2`, as `dup2`.
-int __dup2(int old, int new_);
-
-// Implements glibc `__fcntl`, as `fcntl`.
-//
-// # Safety
-// As libc's `fcntl`.
-int __fcntl(int fd, int cmd, size_t arg);
-
-// Implements glibc `closefrom`: secure descriptors from `lowfd` on are closed as by `close` first.
-void closefrom(int lowfd);
-
 // sslsock extension (CE had client certificates only through its CryptoAPI hooks): use the PEM
 // certificate chain in `cert_file` and the PEM private key in `key_file` (PKCS#8, PKCS#1 or SEC1; NULL:
 // the key is in `cert_file`) when a server asks this secure socket for a client certificate. Call it
@@ -463,86 +451,6 @@ void closefrom(int lowfd);
 int sslsock_set_client_certificate(int s,
                                    const char *cert_file,
                                    const char *key_file);
-
-// Implements POSIX `pwritev`. A socket has no file position: on a secure socket the answer is the
-// kernel's (EINVAL for a negative offset, else ESPIPE) and nothing is sent.
-//
-// # Safety
-// As libc's `pwritev`.
-ssize_t pwritev(int fd, const iovec *iov, int count, off_t offset);
-
-// Implements glibc `pwritev64`, as `pwritev`.
-//
-// # Safety
-// As libc's `pwritev64`.
-ssize_t pwritev64(int fd, const iovec *iov, int count, off64_t offset);
-
-// Implements Linux `pwritev2`. On a secure socket, offset -1 (the current position) is `writev`
-// through TLS (RWF_NOWAIT: without waiting); any other offset fails as the kernel fails it for a
-// socket (ESPIPE, or EINVAL when negative), and nothing is sent.
-//
-// # Safety
-// As libc's `pwritev2`.
-ssize_t pwritev2(int fd, const iovec *iov, int count, off_t offset, int flags);
-
-// Implements glibc `pwritev64v2`, as `pwritev2`.
-//
-// # Safety
-// As libc's `pwritev64v2`.
-ssize_t pwritev64v2(int fd, const iovec *iov, int count, off64_t offset, int flags);
-
-// Implements POSIX `preadv`: on a secure socket, EINVAL for a negative offset, else ESPIPE (a
-// socket cannot seek), and nothing is read.
-//
-// # Safety
-// As libc's `preadv`.
-ssize_t preadv(int fd, const iovec *iov, int count, off_t offset);
-
-// Implements glibc `preadv64`, as `preadv`.
-//
-// # Safety
-// As libc's `preadv64`.
-ssize_t preadv64(int fd, const iovec *iov, int count, off64_t offset);
-
-// Implements Linux `preadv2`: on a secure socket, offset -1 is `readv` of decrypted data
-// (RWF_NOWAIT: without waiting); other offsets fail as for `preadv`.
-//
-// # Safety
-// As libc's `preadv2`.
-ssize_t preadv2(int fd, const iovec *iov, int count, off_t offset, int flags);
-
-// Implements glibc `preadv64v2`, as `preadv2`.
-//
-// # Safety
-// As libc's `preadv64v2`.
-ssize_t preadv64v2(int fd, const iovec *iov, int count, off64_t offset, int flags);
-
-// Implements glibc `__write`, as `write`.
-//
-// # Safety
-// As libc's `write`.
-ssize_t __write(int fd, const void *buf, size_t len);
-
-// Implements glibc `__read`, as `read`.
-//
-// # Safety
-// As libc's `read`.
-ssize_t __read(int fd, void *buf, size_t len);
-
-// Implements glibc `__send`, as `send`.
-//
-// # Safety
-// As libc's `send`.
-ssize_t __send(int fd, const void *buf, size_t len, int flags);
-
-// Implements glibc `__connect`, as `connect`.
-//
-// # Safety
-// As libc's `connect`.
-int __connect(int fd, const sockaddr *addr, socklen_t len);
-
-// Implements glibc `__close`, as `close`.
-int __close(int fd);
 
 // sslsock extension: a readable sentence on why the calling thread's last call failed (never NULL;
 // empty when nothing failed). The same pointer is returned until a later failure is recorded on the

@@ -306,6 +306,10 @@ impl SecureSocket {
     /// back (`fclose` of an `fdopen` stream, `closefrom`, a raw system call) and its number reused.
     /// Asked only after a call failed, so the fast path pays nothing.
     pub fn is_stale(&self, fd: c_int) -> bool {
+        // A socket sslsock closed itself is not stale: its calls fail as closed (WSAEINTR, ...).
+        if self.is_closed() {
+            return false;
+        }
         match (fd::identity(fd), self.identity) {
             (Ok(now), Some(then)) => now != then,
             (Err(_), _) => true,
