@@ -52,7 +52,10 @@ fn share(old: c_int, new: c_int) {
     table::forget(new);
     if let Some(binding) = table::lookup(old) {
         let sock = binding.socket_any().clone();
-        sock.attach(new);
+        // An inherited socket's descriptor list is the parent's (and its lock is never taken here).
+        if !sock.is_inherited() {
+            sock.attach(new);
+        }
         table::insert(new, sock);
     }
 }
@@ -167,7 +170,9 @@ fn replace(call: &'static str, old: c_int, new: c_int, kernel: impl FnOnce() -> 
     match source {
         Some(src) => {
             // One step from "closing" to `old`'s session: no moment without a binding.
-            src.attach(new);
+            if !src.is_inherited() {
+                src.attach(new);
+            }
             let old_binding = ending.as_ref().map(|(b, _, _)| b);
             table::replace(new, old_binding, src);
         }

@@ -94,6 +94,13 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
         Some(b) => Some(b.socket()?.clone()),
         None => None,
     };
+    if existing.as_ref().is_some_and(|s| s.is_inherited()) {
+        // Its locks are the parent's business (another thread may have held them at the fork).
+        return Err(Error::new(
+            WsaCode::ECONNABORTED,
+            "setsockopt(SO_SECURE): this secure socket was inherited across fork(): its TLS session belongs to the parent",
+        ));
+    }
     match value {
         SO_SEC_SSL => {
             if let Some(sock) = existing {
