@@ -31,7 +31,7 @@
 #define FC_HS_FAIL 16    /* HANDSHAKE-FAIL */
 
 static unsigned char fc_port_flags[65536] CT_UNUSED;
-static char fc_leak_hex[65536][24] CT_UNUSED;   /* the start of the first leaked bytes, per port */
+static char fc_leak_hex[65536][64] CT_UNUSED;   /* the start of the first leaked bytes, per port */
 
 /* The log's size now (where this program's lines begin). */
 static long fc_log_size(const char *path) CT_UNUSED;
@@ -79,7 +79,7 @@ static int fc_scan_log(const char *path, long offset)
         if (strcmp(ev, "PLAINTEXT-LEAK") == 0) {
             leaks++;
             if (!(fc_port_flags[port] & FC_LEAK))
-                snprintf(fc_leak_hex[port], sizeof fc_leak_hex[port], "%.20s", rest);
+                snprintf(fc_leak_hex[port], sizeof fc_leak_hex[port], "%.60s", rest);
             fc_port_flags[port] |= FC_LEAK;
         } else if (strcmp(ev, "CLOSE") == 0) {
             fc_port_flags[port] |= FC_CLOSED;
@@ -152,6 +152,32 @@ static DWORD fc_get_secure(SOCKET s)
     if (getsockopt(s, SOL_SOCKET, SO_SECURE, (char *)&v, &len) != 0)
         return 0;
     return v;
+}
+
+/* Up to 60 bytes of p[0..n) as C-escaped text in a per-thread buffer (one use per printf). */
+static const char *fc_show(const void *p, long n) CT_UNUSED;
+static const char *fc_show(const void *p, long n)
+{
+    static __thread char out[2][300];
+    static __thread int which;
+    const unsigned char *b = p;
+    char *o = out[which ^= 1];
+    size_t k = 0;
+    long i;
+    for (i = 0; i < n && i < 60 && k + 8 < sizeof out[0]; i++) {
+        if (b[i] == '\n')
+            k += (size_t)sprintf(o + k, "\\n");
+        else if (b[i] == '\r')
+            k += (size_t)sprintf(o + k, "\\r");
+        else if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
+            o[k++] = (char)b[i];
+        else
+            k += (size_t)sprintf(o + k, "\\x%02x", b[i]);
+    }
+    if (n > 60)
+        k += (size_t)sprintf(o + k, "...");
+    o[k] = 0;
+    return o;
 }
 
 /* What went wrong in the last helper call (for the failure detail). */
