@@ -6,7 +6,8 @@
  *
  * The STARTTLS server (tests/servers/starttls_server.py) logs one line per event, "EVENT
  * 127.0.0.1:<client port> ...", to $T_STARTTLS_LOG; any non-TLS byte after its plaintext phase is
- * logged as PLAINTEXT-LEAK. These helpers read that log from an offset taken when the program
+ * logged as PLAINTEXT-LEAK. The hostile server (tests/servers/hostile_server.py, $T_HOSTILE_LOG) logs
+ * the same way and ends each connection with an END line. These helpers read that log from an offset taken when the program
  * started, so only this program's connections are seen, and attribute each line to a connection by
  * its client port.
  */
@@ -83,6 +84,10 @@ static int fc_scan_log(const char *path, long offset)
             fc_port_flags[port] |= FC_LEAK;
         } else if (strcmp(ev, "CLOSE") == 0) {
             fc_port_flags[port] |= FC_CLOSED;
+        } else if (strcmp(ev, "END") == 0) {          /* hostile_server.py: the last line */
+            fc_port_flags[port] |= FC_CLOSED;
+            if (strstr(rest, "leak=yes"))
+                fc_port_flags[port] |= FC_LEAK;
         } else if (strcmp(ev, "ERROR") == 0) {
             fc_port_flags[port] |= FC_CLOSED;
             if (strncmp(rest, "tls", 3) == 0)
@@ -224,9 +229,12 @@ static SOCKET fc_connect_immediate(int port, int timeout_ms, int *local)
 }
 
 /* A deferred secure socket connected to the STARTTLS server, STARTTLS said and "220 go ahead"
- * read, the handshake NOT yet performed. With ehlo, "EHLO" comes first ("250 STARTTLS"). */
-static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local) CT_UNUSED;
-static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local)
+ * read, the handshake NOT yet performed. With ehlo, "EHLO" comes first ("250 STARTTLS"). hook:
+ * a validate-cert hook set before connect (NULL: none). */
+static SOCKET fc_connect_deferred_hook(int port, int timeout_ms, int ehlo, SSLVALIDATECERTFUNC hook, void *arg,
+                                       int *local) CT_UNUSED;
+static SOCKET fc_connect_deferred_hook(int port, int timeout_ms, int ehlo, SSLVALIDATECERTFUNC hook, void *arg,
+                                       int *local)
 {
     SOCKADDR_IN sa;
     char line[256];
@@ -238,8 +246,9 @@ static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local
         return s;
     }
     fc_set_timeouts(s, timeout_ms);
-    if (make_secure(s) != 0 || fc_set_flags(s, SSL_FLAG_DEFER_HANDSHAKE) != 0) {
-        fc_fail_note("SO_SECURE/SET_FLAGS(DEFER)");
+    if (make_secure(s) != 0 || fc_set_flags(s, SSL_FLAG_DEFER_HANDSHAKE) != 0 ||
+        (hook && set_hook(s, hook, arg) != 0)) {
+        fc_fail_note("SO_SECURE/SET_FLAGS(DEFER)/hook");
         closesocket(s);
         return INVALID_SOCKET;
     }
@@ -267,6 +276,12 @@ static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local
         return INVALID_SOCKET;
     }
     return s;
+}
+
+static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local) CT_UNUSED;
+static SOCKET fc_connect_deferred(int port, int timeout_ms, int ehlo, int *local)
+{
+    return fc_connect_deferred_hook(port, timeout_ms, ehlo, NULL, NULL, local);
 }
 
 /* SO_SSL_PERFORM_HANDSHAKE with no name. */
