@@ -82,12 +82,35 @@ static long make_call(enum call c, int *err)
     return rc;
 }
 
+/* A sanitizer or valgrind checks poll's whole array itself, before sslsock or the kernel see it: the
+ * guarded case would be reported there whatever sslsock does. */
+static const char *checked_by_a_tool(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+#if defined(__SANITIZE_ADDRESS__)
+    return "AddressSanitizer's poll interceptor reads the whole array";
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return "AddressSanitizer's poll interceptor reads the whole array";
+#endif
+#endif
+    if (pre && strstr(pre, "vgpreload"))
+        return "valgrind checks the whole array at the system call";
+    return NULL;
+}
+
 static void bounds_case(enum call c)
 {
     const char *what = call_name[c];
     int status, err = 0;
     long rc;
     pid_t pid;
+
+    if (c == C_POLL_GUARDED && checked_by_a_tool()) {
+        CHECK(1, "# skip %s: %s", what, checked_by_a_tool());
+        return;
+    }
 
     fflush(stdout);
     pid = fork();

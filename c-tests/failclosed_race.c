@@ -5,7 +5,8 @@
  * Each round: a blocking secure socket to the STARTTLS server (even rounds: immediate TLS; odd
  * rounds: deferred, STARTTLS, SO_SSL_PERFORM_HANDSHAKE), `STREAM` (the server reads and checks
  * every byte). Thread A loops send(fd, "PLAINTEXT-MARKER-<round>-<i>") until the call fails; the main
- * thread (B), after 1..5 successful sends and a varying spin, does one of
+ * thread (B), after 1..5 successful sends and a varying spin, does one of (thread A spins a varying
+ * while, none to ~10 us, between its calls, so that the action meets it inside a call or between two)
  *   (a) close(fd)   (b) closesocket(fd)
  *   (c) dup2(plain, fd)   (d) dup3(plain, fd, O_CLOEXEC)
  * where `plain` is a fresh unconnected socket(AF_INET, SOCK_STREAM, 0): after (c)/(d) fd is that
@@ -44,6 +45,7 @@ struct round {
     SOCKET fd;
     enum wcall call;
     int round;
+    int gap;              /* spin iterations between two calls: varies where a call meets the action */
     int sends;            /* successful calls so far (atomic) */
     int ended;            /* 1: ended on a failed call; 2: hit MAX_SENDS; 3: hit the time limit */
     long rc;
@@ -55,7 +57,7 @@ static void *sender(void *p)
     struct round *r = p;
     long long until = now_ms() + SENDER_LIMIT_MS;
     char buf[96];
-    int i;
+    int i, j;
 
     for (i = 0; i < MAX_SENDS; i++) {
         long rc = -1;
@@ -86,6 +88,8 @@ static void *sender(void *p)
             return NULL;
         }
         __atomic_add_fetch(&r->sends, 1, __ATOMIC_SEQ_CST);
+        for (j = 0; j < r->gap; j++)
+            __asm__ __volatile__("" ::: "memory");
         if (now_ms() > until) {
             r->ended = 3;
             return NULL;
@@ -121,9 +125,11 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
         long long until;
         int rc = 0, err = 0;
 
+        static const int gaps[] = {0, 300, 3000, 30000};
         memset(&r, 0, sizeof r);
         r.call = call;
         r.round = round;
+        r.gap = gaps[(round / 2) % 4];
         r.fd = fc_stream_socket(port, deferred, 4000, &ports[round]);
         if (r.fd == INVALID_SOCKET) {
             if (!res.setup_failed++)
@@ -210,7 +216,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
     }
 
     /* what the server saw */
-    open_left = fc_wait_closed(log, log_off, ports, ROUNDS, 10000);
+    open_left = fc_wait_closed(log, log_off, ports, ROUNDS, 5000);
     for (round = 0; round < ROUNDS; round++) {
         if (ports[round] <= 0)
             continue;
@@ -248,7 +254,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
               what, res.plain_send_ok, res.first_dup);
     }
     if (open_left > 0)
-        note("%s: %d connections not yet finished at the server after 10 s (counted as they are)", what, open_left);
+        note("%s: %d connections not yet finished at the server after 5 s (counted as they are)", what, open_left);
     note("%s: %d rounds in %lld ms", what, res.rounds, now_ms() - t0);
 }
 
