@@ -199,7 +199,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
                              (unsigned)sec);
                 errno = 0;
                 WSASetLastError(0);
-                src = (long)send(r.fd, FC_MARKER "-after\r\n", 22, 0);
+                src = (long)send(r.fd, FC_MARKER "-after\r\n", sizeof FC_MARKER "-after\r\n" - 1, 0);
                 serr = errno;
                 swsa = WSAGetLastError();
                 if (!(src == -1 && (serr == EPIPE || serr == ENOTCONN)) && !res.plain_send_ok++)
