@@ -11,7 +11,7 @@
 # openssl s_server peers, tests/servers/starttls_server.py,
 # tests/servers/stall_server.py and tests/servers/hostile_server.py on free
 # 127.0.0.1 ports, exports T_HOST, T_PKI, SSL_CERT_FILE, T_DOCROOT, T_PORT_*,
-# T_STARTTLS_LOG and T_HOSTILE_LOG, builds and
+# T_STARTTLS_LOG, T_STARTTLS_UNTRUSTED_LOG and T_HOSTILE_LOG, builds and
 # runs each program (60 s limit each), counts its "ok - " / "not ok - " lines,
 # fails the run on any PLAINTEXT-LEAK in the server logs, and ends with the
 # line "N passed, N failed".
@@ -182,6 +182,7 @@ start_s_server T_PORT_EXPIRED expired
 start_s_server T_PORT_UNTRUSTED untrusted
 start_s_server T_PORT_WILDCARD wildcard
 start_starttls T_PORT_STARTTLS good
+start_starttls T_PORT_STARTTLS_UNTRUSTED untrusted
 start_stall T_PORT_STALL
 start_hostile T_PORT_HOSTILE
 
@@ -212,6 +213,7 @@ export T_PKI=$PKI
 export T_DOCROOT=$DOCROOT
 export SSL_CERT_FILE=$PKI/ca.pem
 export T_STARTTLS_LOG=$LOGS/T_PORT_STARTTLS.log
+export T_STARTTLS_UNTRUSTED_LOG=$LOGS/T_PORT_STARTTLS_UNTRUSTED.log
 export T_HOSTILE_LOG=$LOGS/T_PORT_HOSTILE.log
 unset SSL_CERT_DIR
 
