@@ -93,7 +93,22 @@ pub unsafe extern "C" fn WSAIoctl(
             ));
         }
         // SAFETY: the caller vouches for cbInBuffer readable bytes at lpvInBuffer.
-        let input = unsafe { in_bytes(lpvInBuffer, cbInBuffer as usize, "WSAIoctl input") }?;
+        let input = match unsafe { in_bytes(lpvInBuffer, cbInBuffer as usize, "WSAIoctl input") } {
+            Ok(input) => input,
+            // A name that was asked for (NULL with a length) is never dropped: refused and recorded
+            // (SET_PEERNAME), or the end of the plaintext window (PERFORM_HANDSHAKE).
+            Err(e) => {
+                return match dwIoControlCode {
+                    SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => {
+                        secure_socket(s, "WSAIoctl")?.set_peer_name(Err(e)).map(|()| 0)
+                    }
+                    SO_SSL_PERFORM_HANDSHAKE => {
+                        secure_socket(s, "WSAIoctl")?.perform_handshake(Err(e)).map(|()| 0)
+                    }
+                    _ => Err(e),
+                }
+            }
+        };
         let out = Output {
             ptr: lpvOutBuffer,
             len: cbOutBuffer as usize,
