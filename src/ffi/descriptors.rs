@@ -114,7 +114,12 @@ pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 /// kernel checks them, so that a call that will fail changes nothing. `new` is marked as closing (a
 /// placeholder binding if it had none) for the whole call: a concurrent call on it fails rather than
 /// reach either connection through libc.
-fn replace(call: &'static str, old: c_int, new: c_int, kernel: impl FnOnce() -> c_int) -> Result<c_int> {
+fn replace(
+    call: &'static str,
+    old: c_int,
+    new: c_int,
+    kernel: impl FnOnce() -> c_int,
+) -> Result<c_int> {
     fd::identity(old).map_err(|e| Error::os(e, call))?;
     if new < 0 || new as u64 >= fd::open_files_limit() {
         return Err(Error::os(libc::EBADF, call));
@@ -252,7 +257,9 @@ fn close_secure_range(first: libc::c_uint, last: libc::c_uint, call: &'static st
 pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
     if !table::any_secure() {
         // SAFETY: plain integers.
-        return plain("close_range", unsafe { real::close_range(first, last, flags) });
+        return plain("close_range", unsafe {
+            real::close_range(first, last, flags)
+        });
     }
     guard("close_range", -1, || {
         let known = (libc::CLOSE_RANGE_CLOEXEC | libc::CLOSE_RANGE_UNSHARE) as c_int;
@@ -305,7 +312,10 @@ pub unsafe extern "C" fn accept(
     len: *mut libc::socklen_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through.
-    accepted(plain("accept", unsafe { real::accept(fd, addr, len) }), "accept")
+    accepted(
+        plain("accept", unsafe { real::accept(fd, addr, len) }),
+        "accept",
+    )
 }
 
 /// Implements Linux `accept4`, as `accept`.

@@ -22,11 +22,18 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     let libc_call = || unsafe { real::send(fd, buf, len, flags) };
     match table::lookup(fd) {
         None => plain("send", libc_call()),
-        Some(binding) => on_secure("send", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` readable bytes at `buf`.
-            let data = unsafe { in_bytes(buf, len, "send") }?;
-            sock.send(data, flags).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "send",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` readable bytes at `buf`.
+                let data = unsafe { in_bytes(buf, len, "send") }?;
+                sock.send(data, flags).map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -40,12 +47,19 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
     let libc_call = || unsafe { real::recv(fd, buf, len, flags) };
     match table::lookup(fd) {
         None => plain("recv", libc_call()),
-        Some(binding) => on_secure("recv", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` writable bytes at `buf`.
-            let data = unsafe { out_bytes(buf, len, "recv") }?;
-            sock.recv(data, RecvFlags::from_c(flags))
-                .map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "recv",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` writable bytes at `buf`.
+                let data = unsafe { out_bytes(buf, len, "recv") }?;
+                sock.recv(data, RecvFlags::from_c(flags))
+                    .map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -59,11 +73,18 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
     let libc_call = || unsafe { real::write(fd, buf, len) };
     match table::lookup(fd) {
         None => plain("write", libc_call()),
-        Some(binding) => on_secure("write", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` readable bytes at `buf`.
-            let data = unsafe { in_bytes(buf, len, "write") }?;
-            sock.send(data, 0).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "write",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` readable bytes at `buf`.
+                let data = unsafe { in_bytes(buf, len, "write") }?;
+                sock.send(data, 0).map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -77,11 +98,18 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
     let libc_call = || unsafe { real::read(fd, buf, len) };
     match table::lookup(fd) {
         None => plain("read", libc_call()),
-        Some(binding) => on_secure("read", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` writable bytes at `buf`.
-            let data = unsafe { out_bytes(buf, len, "read") }?;
-            sock.recv(data, RecvFlags::default()).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "read",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` writable bytes at `buf`.
+                let data = unsafe { out_bytes(buf, len, "read") }?;
+                sock.recv(data, RecvFlags::default()).map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -219,11 +247,18 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int)
     let libc_call = || unsafe { real::readv(fd, iov, count) };
     match table::lookup(fd) {
         None => plain("readv", libc_call()),
-        Some(binding) => on_secure("readv", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `count` iovecs.
-            let iov = unsafe { iovecs(iov, iov_count(count, "readv")?, "readv") }?;
-            recv_vectored(sock, &iov, 0, "readv").map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "readv",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `count` iovecs.
+                let iov = unsafe { iovecs(iov, iov_count(count, "readv")?, "readv") }?;
+                recv_vectored(sock, &iov, 0, "readv").map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -237,11 +272,18 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, count: c_int
     let libc_call = || unsafe { real::writev(fd, iov, count) };
     match table::lookup(fd) {
         None => plain("writev", libc_call()),
-        Some(binding) => on_secure("writev", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `count` iovecs.
-            let iov = unsafe { iovecs(iov, iov_count(count, "writev")?, "writev") }?;
-            send_vectored(sock, &iov, 0, "writev").map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "writev",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `count` iovecs.
+                let iov = unsafe { iovecs(iov, iov_count(count, "writev")?, "writev") }?;
+                send_vectored(sock, &iov, 0, "writev").map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -262,11 +304,18 @@ pub unsafe extern "C" fn sendto(
     let libc_call = || unsafe { real::sendto(fd, buf, len, flags, addr, alen) };
     match table::lookup(fd) {
         None => plain("sendto", libc_call()),
-        Some(binding) => on_secure("sendto", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` readable bytes at `buf`.
-            let data = unsafe { in_bytes(buf, len, "sendto") }?;
-            sock.send(data, flags).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "sendto",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` readable bytes at `buf`.
+                let data = unsafe { in_bytes(buf, len, "sendto") }?;
+                sock.send(data, flags).map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -287,16 +336,23 @@ pub unsafe extern "C" fn recvfrom(
     let libc_call = || unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) };
     match table::lookup(fd) {
         None => plain("recvfrom", libc_call()),
-        Some(binding) => on_secure("recvfrom", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for `len` writable bytes at `buf`.
-            let data = unsafe { out_bytes(buf, len, "recvfrom") }?;
-            let n = sock.recv(data, RecvFlags::from_c(flags))?;
-            if !alen.is_null() {
-                // SAFETY: a non-NULL socklen_t of the caller's.
-                unsafe { *alen = 0 };
-            }
-            Ok(n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "recvfrom",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for `len` writable bytes at `buf`.
+                let data = unsafe { out_bytes(buf, len, "recvfrom") }?;
+                let n = sock.recv(data, RecvFlags::from_c(flags))?;
+                if !alen.is_null() {
+                    // SAFETY: a non-NULL socklen_t of the caller's.
+                    unsafe { *alen = 0 };
+                }
+                Ok(n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -311,10 +367,17 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     let libc_call = || unsafe { real::sendmsg(fd, msg, flags) };
     match table::lookup(fd) {
         None => plain("sendmsg", libc_call()),
-        Some(binding) => on_secure("sendmsg", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            unsafe { send_message(sock, msg, flags) }.map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "sendmsg",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
+                unsafe { send_message(sock, msg, flags) }.map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -334,7 +397,7 @@ unsafe fn send_message(
         ));
     }
     // SAFETY: the msghdr's iovec array.
-    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as usize, "sendmsg") }?;
+    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen, "sendmsg") }?;
     send_vectored(sock, &iov, flags, "sendmsg")
 }
 
@@ -348,10 +411,17 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     let libc_call = || unsafe { real::recvmsg(fd, msg, flags) };
     match table::lookup(fd) {
         None => plain("recvmsg", libc_call()),
-        Some(binding) => on_secure("recvmsg", fd, binding, -1, |sock| {
-            // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            unsafe { recv_message(sock, msg, flags) }.map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "recvmsg",
+            fd,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
+                unsafe { recv_message(sock, msg, flags) }.map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -361,7 +431,7 @@ unsafe fn recv_message(sock: &SecureSocket, msg: *mut libc::msghdr, flags: c_int
     // SAFETY: checked non-NULL; the caller's msghdr.
     let msg = unsafe { msg.as_mut() }.ok_or_else(|| super::fault("recvmsg"))?;
     // SAFETY: the msghdr's iovec array.
-    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen as usize, "recvmsg") }?;
+    let iov = unsafe { iovecs(msg.msg_iov, msg.msg_iovlen, "recvmsg") }?;
     let n = recv_vectored(sock, &iov, flags, "recvmsg")?;
     msg.msg_namelen = 0;
     msg.msg_controllen = 0;
@@ -385,28 +455,35 @@ pub unsafe extern "C" fn sendmmsg(
     let Some(binding) = table::lookup(fd) else {
         return plain("sendmmsg", libc_call());
     };
-    on_secure("sendmmsg", fd, binding, -1, |sock| {
-        // The kernel sends at most UIO_MAXIOV messages per call, whatever the count says.
-        let count = count.min(IOV_MAX as libc::c_uint);
-        if msgs.is_null() && count > 0 {
-            return Err(super::fault("sendmmsg"));
-        }
-        let mut done = 0;
-        for i in 0..count as usize {
-            // SAFETY: the caller vouches for `count` entries.
-            let entry = unsafe { &mut *msgs.add(i) };
-            // SAFETY: a valid msghdr inside the caller's entry.
-            match unsafe { send_message(sock, &entry.msg_hdr, flags) } {
-                Ok(n) => {
-                    entry.msg_len = n as libc::c_uint;
-                    done += 1;
-                }
-                Err(_) if done > 0 => break,
-                Err(e) => return Err(e),
+    on_secure(
+        "sendmmsg",
+        fd,
+        binding,
+        -1,
+        |sock| {
+            // The kernel sends at most UIO_MAXIOV messages per call, whatever the count says.
+            let count = count.min(IOV_MAX as libc::c_uint);
+            if msgs.is_null() && count > 0 {
+                return Err(super::fault("sendmmsg"));
             }
-        }
-        Ok(done)
-    }, libc_call)
+            let mut done = 0;
+            for i in 0..count as usize {
+                // SAFETY: the caller vouches for `count` entries.
+                let entry = unsafe { &mut *msgs.add(i) };
+                // SAFETY: a valid msghdr inside the caller's entry.
+                match unsafe { send_message(sock, &entry.msg_hdr, flags) } {
+                    Ok(n) => {
+                        entry.msg_len = n as libc::c_uint;
+                        done += 1;
+                    }
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(done)
+        },
+        libc_call,
+    )
 }
 
 /// Implements Linux `recvmmsg`; on a secure socket, one message (the stream has no boundaries).
@@ -426,20 +503,28 @@ pub unsafe extern "C" fn recvmmsg(
     let Some(binding) = table::lookup(fd) else {
         return plain("recvmmsg", libc_call());
     };
-    on_secure("recvmmsg", fd, binding, -1, |sock| {
-        if count == 0 {
-            return Ok(0);
-        }
-        if msgs.is_null() {
-            return Err(super::fault("recvmmsg"));
-        }
-        // SAFETY: at least one entry (count > 0), the caller's.
-        let entry = unsafe { &mut *msgs };
-        // SAFETY: a valid msghdr inside the caller's entry.
-        let n = unsafe { recv_message(sock, &mut entry.msg_hdr, flags & !libc::MSG_WAITFORONE) }?;
-        entry.msg_len = n as libc::c_uint;
-        Ok(1)
-    }, libc_call)
+    on_secure(
+        "recvmmsg",
+        fd,
+        binding,
+        -1,
+        |sock| {
+            if count == 0 {
+                return Ok(0);
+            }
+            if msgs.is_null() {
+                return Err(super::fault("recvmmsg"));
+            }
+            // SAFETY: at least one entry (count > 0), the caller's.
+            let entry = unsafe { &mut *msgs };
+            // SAFETY: a valid msghdr inside the caller's entry.
+            let n =
+                unsafe { recv_message(sock, &mut entry.msg_hdr, flags & !libc::MSG_WAITFORONE) }?;
+            entry.msg_len = n as libc::c_uint;
+            Ok(1)
+        },
+        libc_call,
+    )
 }
 
 /// `sendfile` onto a secure socket: the file's bytes are read and encrypted (never sent raw).
@@ -506,10 +591,18 @@ pub unsafe extern "C" fn sendfile(
     let libc_call = || unsafe { real::sendfile(out, input, offset, count) };
     match table::lookup(out) {
         None => plain("sendfile", libc_call()),
-        Some(binding) => on_secure("sendfile", out, binding, -1, |sock| {
-            // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            sendfile_secure(sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "sendfile",
+            out,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
+                sendfile_secure(sock, input, unsafe { offset.as_mut() }, count)
+                    .map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -528,10 +621,18 @@ pub unsafe extern "C" fn sendfile64(
     let libc_call = || unsafe { real::sendfile64(out, input, offset, count) };
     match table::lookup(out) {
         None => plain("sendfile64", libc_call()),
-        Some(binding) => on_secure("sendfile64", out, binding, -1, |sock| {
-            // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-            sendfile_secure(sock, input, unsafe { offset.as_mut() }, count).map(|n| n as ssize_t)
-        }, libc_call),
+        Some(binding) => on_secure(
+            "sendfile64",
+            out,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
+                sendfile_secure(sock, input, unsafe { offset.as_mut() }, count)
+                    .map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
     }
 }
 
@@ -584,11 +685,24 @@ fn rwf_flags(flags: c_int, what: &'static str) -> Result<c_int> {
     })
 }
 
+/// An `off_t` as 64 bits (it is 32 bits on 32-bit targets without `_FILE_OFFSET_BITS=64`).
+#[allow(clippy::unnecessary_cast)]
+fn wide(offset: libc::off_t) -> i64 {
+    offset as i64
+}
+
 /// The kernel's answer to a positioned call on a socket: EINVAL for a negative offset, else ESPIPE
 /// (a socket cannot seek). (Offset -1 with the `*v2` calls means "the current position": see
 /// `pwrite_secure`.)
 fn no_position(offset: i64, what: &'static str) -> Error {
-    Error::os(if offset < 0 { libc::EINVAL } else { libc::ESPIPE }, what)
+    Error::os(
+        if offset < 0 {
+            libc::EINVAL
+        } else {
+            libc::ESPIPE
+        },
+        what,
+    )
 }
 
 /// `pwritev2` on a secure socket: `writev` through TLS for the current position (offset -1), else the
@@ -655,7 +769,7 @@ pub unsafe extern "C" fn pwritev(
             fd,
             binding,
             -1,
-            |_| Err(no_position(offset as i64, "pwritev")),
+            |_| Err(no_position(wide(offset), "pwritev")),
             libc_call,
         ),
     }
@@ -711,9 +825,7 @@ pub unsafe extern "C" fn pwritev2(
             binding,
             -1,
             // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe {
-                pwrite_secure(sock, iov, count, offset as i64, flags, "pwritev2")
-            },
+            |sock| unsafe { pwrite_secure(sock, iov, count, wide(offset), flags, "pwritev2") },
             libc_call,
         ),
     }
@@ -741,9 +853,7 @@ pub unsafe extern "C" fn pwritev64v2(
             binding,
             -1,
             // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe {
-                pwrite_secure(sock, iov, count, offset, flags, "pwritev64v2")
-            },
+            |sock| unsafe { pwrite_secure(sock, iov, count, offset, flags, "pwritev64v2") },
             libc_call,
         ),
     }
@@ -770,7 +880,7 @@ pub unsafe extern "C" fn preadv(
             fd,
             binding,
             -1,
-            |_| Err(no_position(offset as i64, "preadv")),
+            |_| Err(no_position(wide(offset), "preadv")),
             libc_call,
         ),
     }
@@ -825,9 +935,7 @@ pub unsafe extern "C" fn preadv2(
             binding,
             -1,
             // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe {
-                pread_secure(sock, iov, count, offset as i64, flags, "preadv2")
-            },
+            |sock| unsafe { pread_secure(sock, iov, count, wide(offset), flags, "preadv2") },
             libc_call,
         ),
     }
@@ -855,9 +963,7 @@ pub unsafe extern "C" fn preadv64v2(
             binding,
             -1,
             // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe {
-                pread_secure(sock, iov, count, offset, flags, "preadv64v2")
-            },
+            |sock| unsafe { pread_secure(sock, iov, count, offset, flags, "preadv64v2") },
             libc_call,
         ),
     }
@@ -890,7 +996,12 @@ pub unsafe extern "C" fn __read(fd: c_int, buf: *mut c_void, len: size_t) -> ssi
 /// # Safety
 /// As libc's `send`.
 #[no_mangle]
-pub unsafe extern "C" fn __send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+pub unsafe extern "C" fn __send(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
     // SAFETY: as `send`.
     unsafe { send(fd, buf, len, flags) }
 }

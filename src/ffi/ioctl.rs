@@ -99,12 +99,12 @@ pub unsafe extern "C" fn WSAIoctl(
             // (SET_PEERNAME), or the end of the plaintext window (PERFORM_HANDSHAKE).
             Err(e) => {
                 return match dwIoControlCode {
-                    SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => {
-                        secure_socket(s, "WSAIoctl")?.set_peer_name(Err(e)).map(|()| 0)
-                    }
-                    SO_SSL_PERFORM_HANDSHAKE => {
-                        secure_socket(s, "WSAIoctl")?.perform_handshake(Err(e)).map(|()| 0)
-                    }
+                    SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => secure_socket(s, "WSAIoctl")?
+                        .set_peer_name(Err(e))
+                        .map(|()| 0),
+                    SO_SSL_PERFORM_HANDSHAKE => secure_socket(s, "WSAIoctl")?
+                        .perform_handshake(Err(e))
+                        .map(|()| 0),
                     _ => Err(e),
                 }
             }

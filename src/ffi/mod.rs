@@ -12,9 +12,9 @@ use std::sync::Arc;
 use crate::error::{self, Error, Result, WsaCode};
 use crate::log::log;
 use crate::secure::SecureSocket;
-use crate::table::Binding;
 use crate::settings::Level;
 use crate::sys::fd;
+use crate::table::Binding;
 
 pub mod descriptors;
 pub mod extensions;

@@ -19,9 +19,9 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
 use super::config;
-use super::options::Options;
 use super::identity::ClientIdentity;
 use super::info::connection_info;
+use super::options::Options;
 use super::socket::{fail_session, queued_tls, tls_words, Inbound, Outbound, Phase, SecureSocket};
 use super::verify::{self, HandshakeContext, Outcome};
 use crate::error::{Error, Result, WsaCode};

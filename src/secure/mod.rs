@@ -13,5 +13,7 @@ mod socket;
 mod verify;
 
 pub use identity::ClientIdentity;
-pub use options::{parse_server_name, CacheOptions, CertJudge, Flags, Options, PeerName, Protocols};
+pub use options::{
+    parse_server_name, CacheOptions, CertJudge, Flags, Options, PeerName, Protocols,
+};
 pub use socket::{InFlight, RecvFlags, SecureSocket};

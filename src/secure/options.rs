@@ -177,7 +177,10 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
         }
         Error::new(
             WsaCode::EINVAL,
-            format!("the server name '{}' cannot be checked: {why}", shown.escape_debug()),
+            format!(
+                "the server name '{}' cannot be checked: {why}",
+                shown.escape_debug()
+            ),
         )
     };
     if given.contains('*') {
@@ -198,7 +201,9 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
     if last_label.starts_with(|c: char| c.is_ascii_digit()) {
         return inet_aton(text)
             .map(|ip| ServerName::IpAddress(std::net::IpAddr::V4(ip).into()))
-            .ok_or_else(|| refuse("a numeric name that is not an IPv4 address as inet_aton reads it"));
+            .ok_or_else(|| {
+                refuse("a numeric name that is not an IPv4 address as inet_aton reads it")
+            });
     }
     let ascii = if text.is_ascii() {
         text.to_string()
@@ -212,8 +217,7 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
     if ascii.split('.').any(|label| label.len() > LABEL_MAX) {
         return Err(refuse("a label is longer than 63 characters"));
     }
-    ServerName::try_from(ascii)
-        .map_err(|_| refuse("neither a valid host name nor an IP address"))
+    ServerName::try_from(ascii).map_err(|_| refuse("neither a valid host name nor an IP address"))
 }
 
 /// An IPv4 address written as `inet_aton` reads it: one to four parts separated by dots, each
@@ -226,16 +230,14 @@ fn inet_aton(text: &str) -> Option<std::net::Ipv4Addr> {
     }
     let mut values = Vec::with_capacity(4);
     for part in &parts {
-        let (digits, radix) = if let Some(hex) = part
-            .strip_prefix("0x")
-            .or_else(|| part.strip_prefix("0X"))
-        {
-            (hex, 16)
-        } else if part.len() > 1 && part.starts_with('0') {
-            (&part[1..], 8)
-        } else {
-            (*part, 10)
-        };
+        let (digits, radix) =
+            if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                (hex, 16)
+            } else if part.len() > 1 && part.starts_with('0') {
+                (&part[1..], 8)
+            } else {
+                (*part, 10)
+            };
         if digits.is_empty() && radix != 8 {
             return None;
         }

@@ -435,7 +435,10 @@ impl SecureSocket {
             self.fd(),
             match &name {
                 Ok(n) => format!("'{}'", n.to_str()),
-                Err(e) => format!("refused ({}); no handshake until a valid name is set", e.reason()),
+                Err(e) => format!(
+                    "refused ({}); no handshake until a valid name is set",
+                    e.reason()
+                ),
             }
         );
         let mut session = self.frozen_settings("SO_SSL_SET_PEERNAME")?;
@@ -520,7 +523,6 @@ impl SecureSocket {
     pub fn protocols(&self) -> Protocols {
         self.state.lock().options.protocols
     }
-
 
     /// `SO_SSL_GET_CONNECTION_INFO`.
     pub fn connection_info(&self) -> Result<SSLCONNECTIONINFO> {

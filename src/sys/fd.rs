@@ -208,6 +208,7 @@ pub fn identity(fd: c_int) -> Result<Identity, Errno> {
 }
 
 /// The process's limit on open descriptors (RLIMIT_NOFILE, soft): a descriptor number must be below it.
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on some targets
 pub fn open_files_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
