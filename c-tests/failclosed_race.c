@@ -31,8 +31,7 @@
 #include <sys/uio.h>
 
 #define ROUNDS 200
-#define MAX_SENDS 3000          /* a round's thread A gives up after this many successful calls */
-#define SENDER_LIMIT_MS 6000    /* ... or after this long */
+#define SENDER_LIMIT_MS 6000    /* a round's thread A gives up after this long */
 
 enum action { ACT_CLOSE, ACT_CLOSESOCKET, ACT_DUP2, ACT_DUP3, ACT_CYCLE };
 enum wcall { W_SEND, W_WRITE, W_WRITEV };
@@ -47,7 +46,9 @@ struct round {
     int round;
     int gap;              /* spin iterations between two calls: varies where a call meets the action */
     int sends;            /* successful calls so far (atomic) */
-    int ended;            /* 1: ended on a failed call; 2: hit MAX_SENDS; 3: hit the time limit */
+    int ended;            /* 1: ended on a failed call; 2: a call that began after the action returned
+                             succeeded; 3: hit the time limit */
+    int action_done;      /* set (atomic) by the main thread once close/dup2/... has returned */
     long rc;
     int err, wsa;
 };
@@ -59,8 +60,9 @@ static void *sender(void *p)
     char buf[96];
     int i, j;
 
-    for (i = 0; i < MAX_SENDS; i++) {
+    for (i = 0;; i++) {
         long rc = -1;
+        int after = __atomic_load_n(&r->action_done, __ATOMIC_SEQ_CST);
         int n = snprintf(buf, sizeof buf, FC_MARKER "-%04d-%04d\r\n", r->round, i);
         struct iovec iov[2];
         errno = 0;
@@ -88,6 +90,11 @@ static void *sender(void *p)
             return NULL;
         }
         __atomic_add_fetch(&r->sends, 1, __ATOMIC_SEQ_CST);
+        if (after) {
+            /* This call began after the descriptor was closed or replaced, and succeeded. */
+            r->ended = 2;
+            return NULL;
+        }
         for (j = 0; j < r->gap; j++)
             __asm__ __volatile__("" ::: "memory");
         if (now_ms() > until) {
@@ -95,8 +102,6 @@ static void *sender(void *p)
             return NULL;
         }
     }
-    r->ended = 2;
-    return NULL;
 }
 
 struct case_result {
@@ -177,6 +182,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
             break;
         }
         err = errno;
+        __atomic_store_n(&r.action_done, 1, __ATOMIC_SEQ_CST);
         pthread_join(th, NULL);
 
         if (rc != 0 && !res.action_failed++)
@@ -186,7 +192,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
             snprintf(res.first_not_ended, sizeof res.first_not_ended,
                      "round %d (%s, %s): thread A's %s kept succeeding (%d calls, %s)", round,
                      deferred ? "deferred" : "immediate", action_name[act], call_name[call], r.sends,
-                     r.ended == 2 ? "call limit" : "time limit");
+                     r.ended == 2 ? "a call made after the action succeeded" : "time limit");
 
         if (act == ACT_DUP2 || act == ACT_DUP3) {
             if (rc == 0) {
