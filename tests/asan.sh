@@ -44,6 +44,8 @@ ASAN_BASE="detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=66:log_path=
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67:log_path=$REPORTS/ubsan"
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
 # The library is ~2x slower instrumented: give each program room.
+# failclosed_race: 20 rounds per case here (200 in make test), each is several times slower.
+export T_RACE_ROUNDS=${T_RACE_ROUNDS:-20}
 export T_LIBDIR=$LIBDIR T_TIMEOUT=${T_TIMEOUT:-120} T_TIME_SCALE=${T_TIME_SCALE:-4}
 rc=0
 if [ $# -gt 0 ]; then
