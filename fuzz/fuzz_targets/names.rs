@@ -61,9 +61,10 @@ fuzz_target!(init: { init(); }, |data: &[u8]| {
         let got = ioctl_name(s, code, shape, name);
         assert_eq!(got, set_want, "SET_PEERNAME({code:#x}) shape {} of {name:?}: {}", shape % 8, reason());
     }
-    // On a socket that is not connected, PERFORM_HANDSHAKE answers WSAENOTCONN whatever the name.
+    // On a socket that is not connected, PERFORM_HANDSHAKE answers WSAENOTCONN whatever the name (a NULL
+    // buffer with a length is WSAEFAULT, as for any code).
     let got = ioctl_name(s, SO_SSL_PERFORM_HANDSHAKE, shape, name);
-    let want = WSAENOTCONN;
+    let want = if buf.is_none() && len > 0 { WSAEFAULT } else { WSAENOTCONN };
     assert_eq!(got, want, "PERFORM_HANDSHAKE shape {} of {name:?}: {}", shape % 8, reason());
 
     // SSLPROTOCOLS: dwCount and entries from the same bytes, the buffer shortened or lengthened.

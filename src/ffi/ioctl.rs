@@ -98,15 +98,18 @@ pub unsafe extern "C" fn WSAIoctl(
             // A name that was asked for (NULL with a length) is never dropped: refused and recorded
             // (SET_PEERNAME), or the end of the plaintext window (PERFORM_HANDSHAKE).
             Err(e) => {
-                return match dwIoControlCode {
-                    SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => secure_socket(s, "WSAIoctl")?
-                        .set_peer_name(Err(e))
-                        .map(|()| 0),
-                    SO_SSL_PERFORM_HANDSHAKE => secure_socket(s, "WSAIoctl")?
-                        .perform_handshake(Err(e))
-                        .map(|()| 0),
-                    _ => Err(e),
+                if let Ok(sock) = secure_socket(s, "WSAIoctl") {
+                    match dwIoControlCode {
+                        SO_SSL_SET_PEERNAME | SO_SSL_SET_PEERNAME_IN => {
+                            let _ = sock.set_peer_name(Err(e.clone()));
+                        }
+                        SO_SSL_PERFORM_HANDSHAKE => {
+                            let _ = sock.perform_handshake(Err(e.clone()));
+                        }
+                        _ => {}
+                    }
                 }
+                return Err(e);
             }
         };
         let out = Output {

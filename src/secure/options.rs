@@ -205,12 +205,17 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
                 refuse("a numeric name that is not an IPv4 address as inet_aton reads it")
             });
     }
-    let ascii = if text.is_ascii() {
-        text.to_string()
-    } else {
-        idna::domain_to_ascii_strict(text)
-            .map_err(|_| refuse("not a valid internationalised host name (IDNA, UTS 46)"))?
-    };
+    if !text.is_ascii() {
+        // The A-label is the name, and is judged as one: UTS 46 maps some characters to ASCII digits
+        // ("²" is "2"), so the result may be numeric.
+        let ascii = idna::domain_to_ascii_strict(text)
+            .map_err(|_| refuse("not a valid internationalised host name (IDNA, UTS 46)"))?;
+        return match ascii.is_ascii() && !ascii.is_empty() {
+            true => host_name(&ascii),
+            false => Err(refuse("not a valid internationalised host name (IDNA, UTS 46)")),
+        };
+    }
+    let ascii = text.to_string();
     if ascii.len() > NAME_MAX {
         return Err(refuse("longer than 253 characters"));
     }
@@ -432,6 +437,13 @@ mod tests {
             .flat_map(u16::to_le_bytes)
             .collect();
         assert_eq!(parse_server_name(&wide).unwrap().unwrap(), n);
+        // UTS 46 maps "²" to "2": the A-label "244a" is judged as a name, and is numeric.
+        assert!(parse_server_name("²44a".as_bytes()).is_err());
+        assert_eq!(
+            ip("１２７.０.０.１").as_deref(),
+            Some("127.0.0.1"),
+            "full-width digits map to an address"
+        );
     }
 
     #[test]
