@@ -70,7 +70,10 @@ pub unsafe fn deadline_from(timeout: *const libc::timeval) -> Result<Option<Inst
 }
 
 /// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
-/// entries have any. EINTR from a signal is returned as an error (POSIX); callers that restart do so.
+/// entries have any. A signal (EINTR) ends the wait with WSAEINTR/EINTR under `OnClosed::Invalid`
+/// (POSIX `poll` and `select` are never restarted on Linux, SA_RESTART or not); under
+/// `OnClosed::Interrupt` (Winsock `select`, which signals do not end) the wait goes on until the same
+/// deadline, i.e. with the time left.
 pub fn wait(
     fds: &mut [libc::pollfd],
     deadline: Option<Instant>,
@@ -125,7 +128,13 @@ pub fn wait(
         // SAFETY: `kernel` is a valid array of its length.
         let n = unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) };
         if n < 0 {
-            return Err(Error::last_os("poll"));
+            let e = Error::last_os("poll");
+            if e.errno() == libc::EINTR && on_closed == OnClosed::Interrupt {
+                // Winsock: a signal handler ran; wait again for what is left of the timeout (the
+                // top of the loop looks at closed sockets and buffered data first).
+                continue;
+            }
+            return Err(e);
         }
         // A close by another thread is what woke us, or happened meanwhile: it decides the outcome.
         for (i, sock) in sockets.iter().enumerate() {

@@ -70,9 +70,10 @@ impl Set {
 }
 
 /// Implements Winsock `select` over Windows `fd_set`s (reached as `select` through `winsock2.h`).
-/// `nfds` is ignored; a NULL `timeout` waits forever, `{0, 0}` polls. Returns the number of ready
-/// entries (a socket in two sets counts twice), 0 at the timeout with the last error untouched, or
-/// SOCKET_ERROR: WSAEINVAL when every set is empty, WSAENOTSOCK for a bad descriptor.
+/// `nfds` is ignored; a NULL `timeout` waits forever, `{0, 0}` polls; signals do not end the wait (it
+/// goes on for the time left). Returns the number of ready entries (a socket in two sets counts
+/// twice), 0 at the timeout with the last error untouched, or SOCKET_ERROR: WSAEINVAL when every set
+/// is empty, WSAENOTSOCK for a bad descriptor.
 ///
 /// # Safety
 /// Each set NULL or a valid Windows fd_set; `timeout` NULL or valid.
@@ -130,14 +131,8 @@ fn wait_ready(
             }
         }
     }
-    loop {
-        match poll::wait(&mut fds, deadline, OnClosed::Interrupt) {
-            Ok(_) => break,
-            // Winsock's select is not ended by signals.
-            Err(e) if e.errno() == libc::EINTR && e.code() != WsaCode::EINTR => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    // Winsock's select is not ended by signals: `wait` goes on after one, until the same deadline.
+    poll::wait(&mut fds, deadline, OnClosed::Interrupt)?;
     if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
         return Err(Error::new(
             WsaCode::ENOTSOCK,
