@@ -2,6 +2,7 @@
 //! the CE certificate decision, and connection info. Safe Rust only.
 
 mod config;
+mod files;
 mod handshake;
 mod identity;
 mod info;
