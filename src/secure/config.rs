@@ -4,9 +4,7 @@
 //! the verifier finds it through the handshake context of the calling thread (see `verify`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, OnceLock};
-
-use parking_lot::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -16,9 +14,10 @@ use rustls::{ClientConfig, RootCertStore};
 use super::files::{self, MAX_CREDENTIAL_BYTES, MAX_CRL_BYTES};
 use super::identity::{ClientIdentity, RecordingResolver};
 use super::options::Protocols;
-use super::sessions::ScopedSessionStore;
+use super::sessions::{HeldSessions, ScopedSessionStore};
 use super::verify::CeVerifier;
 use crate::error::{Error, Result, WsaCode};
+use crate::fork::{init_once, lock};
 use crate::log::log;
 use crate::settings::{self, Level};
 
@@ -26,7 +25,7 @@ use crate::settings::{self, Level};
 /// hybrid key exchange), or ring (`--no-default-features --features ring`); docs/benchmarks.md.
 pub fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(chosen_provider()))
+    init_once(&PROVIDER, || Arc::new(chosen_provider()))
 }
 
 #[cfg(feature = "aws-lc-rs")]
@@ -46,7 +45,7 @@ compile_error!("sslsock needs a crypto provider: the `aws-lc-rs` (default) or th
 /// Loaded on first use, outside every lock of the descriptor table.
 pub fn roots() -> &'static Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    ROOTS.get_or_init(|| Arc::new(load_roots()))
+    init_once(&ROOTS, || Arc::new(load_roots()))
 }
 
 /// The distribution's bundle, the only trust anchors of a setuid program.
@@ -158,13 +157,43 @@ fn anchors_from_environment() -> Option<Vec<CertificateDer<'static>>> {
 /// The one verifier, shared by every config.
 pub fn verifier() -> &'static Arc<CeVerifier> {
     static VERIFIER: OnceLock<Arc<CeVerifier>> = OnceLock::new();
-    VERIFIER.get_or_init(|| Arc::new(CeVerifier::new(roots().clone(), crls(), provider())))
+    init_once(&VERIFIER, || {
+        Arc::new(CeVerifier::new(roots().clone(), crls(), provider()))
+    })
 }
 
 /// The one session store, shared by every config (its keys carry the policy).
+static SESSIONS: OnceLock<Arc<ScopedSessionStore>> = OnceLock::new();
+
 fn sessions() -> &'static Arc<ScopedSessionStore> {
-    static SESSIONS: OnceLock<Arc<ScopedSessionStore>> = OnceLock::new();
-    SESSIONS.get_or_init(|| Arc::new(ScopedSessionStore::default()))
+    init_once(&SESSIONS, || Arc::new(ScopedSessionStore::default()))
+}
+
+/// What selects a shared configuration: TLS 1.2 allowed, TLS 1.3 allowed, the client identity's
+/// origin, kernel TLS.
+type ConfigKey = (bool, bool, Option<String>, bool);
+
+/// The shared configurations (lock 2 of the order in `fork`'s note).
+static CONFIGS: Mutex<BTreeMap<ConfigKey, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
+
+/// The configuration cache, the session cache and kernel TLS's answers, locked in that order for
+/// `fork` (locks 2 to 4 of `fork`'s note); the fields drop in the reverse order.
+pub struct HeldForFork {
+    _ktls: super::ktls::HeldAnswers,
+    _sessions: Option<HeldSessions>,
+    _configs: MutexGuard<'static, BTreeMap<ConfigKey, Arc<ClientConfig>>>,
+}
+
+/// Lock the configuration cache, then the session cache (when there is one yet), then kernel TLS's
+/// answers, for `fork`.
+pub fn hold_for_fork() -> HeldForFork {
+    let configs = lock(&CONFIGS);
+    let sessions = SESSIONS.get().map(|s| s.hold_for_fork());
+    HeldForFork {
+        _ktls: super::ktls::hold_for_fork(),
+        _sessions: sessions,
+        _configs: configs,
+    }
 }
 
 /// The shared client configuration for a protocol choice and client identity. Built outside the lock
@@ -173,17 +202,15 @@ pub fn client_config(
     protocols: Protocols,
     identity: Option<&Arc<ClientIdentity>>,
 ) -> Result<Arc<ClientConfig>> {
-    type Key = (bool, bool, Option<String>, bool);
-    static CONFIGS: Mutex<BTreeMap<Key, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
     // Kernel TLS needs the traffic secrets handed over after the handshake (SSLSOCK_KTLS).
     let ktls = settings::get().ktls;
-    let key: Key = (
+    let key: ConfigKey = (
         protocols.tls12,
         protocols.tls13,
         identity.map(|i| i.origin.clone()),
         ktls,
     );
-    if let Some(config) = CONFIGS.lock().get(&key) {
+    if let Some(config) = lock(&CONFIGS).get(&key) {
         return Ok(config.clone());
     }
     let versions: &[&'static rustls::SupportedProtocolVersion] =
@@ -205,7 +232,7 @@ pub fn client_config(
         config.key_log = Arc::new(rustls::KeyLogFile::new());
     }
     let config = Arc::new(config);
-    Ok(CONFIGS.lock().entry(key).or_insert(config).clone())
+    Ok(lock(&CONFIGS).entry(key).or_insert(config).clone())
 }
 
 /// The certificate revocation lists of `SSLSOCK_CRL_FILE` (several files separated by ':'; each PEM
@@ -213,7 +240,7 @@ pub fn client_config(
 /// (`MAX_CRL_BYTES`, `files::read_bounded`): one that cannot be used is logged and skipped.
 pub fn crls() -> &'static [webpki::CertRevocationList<'static>] {
     static CRLS: OnceLock<Vec<webpki::CertRevocationList<'static>>> = OnceLock::new();
-    CRLS.get_or_init(|| {
+    init_once(&CRLS, || {
         let Some(list) = settings::env("SSLSOCK_CRL_FILE") else {
             return Vec::new();
         };

@@ -13,6 +13,7 @@ mod sessions;
 mod socket;
 mod verify;
 
+pub use config::{hold_for_fork, HeldForFork};
 pub use identity::ClientIdentity;
 pub use options::{parse_server_name, CacheOptions, CertJudge, Flags, Options, Protocols};
 pub use socket::{InFlight, RecvFlags, SecureSocket};
