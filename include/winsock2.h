@@ -262,13 +262,27 @@ typedef void (CALLBACK *LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD
 #define WSA_IO_PENDING 997
 
 /* ---- fd_set and select.  sslsock_fd_set is Windows' layout (a count and an
- * array of sockets); the library's sslsock_select and __WSAFDIsSet take it.
+ * array of sockets); the library's select and FD_ISSET functions take it.
  * By default it is what fd_set, FD_* and select mean, as on Windows. */
 typedef struct sslsock_fd_set {
     u_int fd_count;
     SOCKET fd_array[SSLSOCK_FD_SETSIZE];
 } sslsock_fd_set;
 
+/* The number of entries of a sslsock_fd_set's array as compiled here
+ * (SSLSOCK_FD_SETSIZE): select and FD_ISSET pass it to the library, which
+ * refuses a set whose fd_count is larger (WSAEINVAL, or FALSE) instead of
+ * reading past the array. */
+#define SSLSOCK_FD_ARRAY_LEN \
+    ((u_int)(sizeof(((sslsock_fd_set *)0)->fd_array) / sizeof(SOCKET)))
+
+/* Winsock select and FD_ISSET over sets whose arrays hold `capacity` entries. */
+int sslsock_select_sized(int nfds, sslsock_fd_set *readfds, sslsock_fd_set *writefds,
+                         sslsock_fd_set *exceptfds, const struct timeval *timeout,
+                         u_int capacity);
+int sslsock_fd_isset_sized(SOCKET fd, sslsock_fd_set *set, u_int capacity);
+/* The same for 64-entry sets (what earlier versions of this header called;
+ * a set whose fd_count is above 64 is refused). */
 int sslsock_select(int nfds, sslsock_fd_set *readfds, sslsock_fd_set *writefds,
                    sslsock_fd_set *exceptfds, const struct timeval *timeout);
 int __WSAFDIsSet(SOCKET fd, sslsock_fd_set *set);
@@ -321,9 +335,19 @@ typedef sslsock_fd_set FD_SET, *PFD_SET, *LPFD_SET;
 # define FD_ZERO(set) ((void)(((sslsock_fd_set *)(set))->fd_count = 0))
 
 # undef FD_ISSET
-# define FD_ISSET(fd, set) __WSAFDIsSet((SOCKET)(fd), (sslsock_fd_set *)(set))
+# define FD_ISSET(fd, set) \
+    sslsock_fd_isset_sized((SOCKET)(fd), (sslsock_fd_set *)(set), SSLSOCK_FD_ARRAY_LEN)
 
-# define select sslsock_select
+/* select: Winsock select with this header's capacity (a function, so that
+ * `select` can also be taken as a pointer). */
+static __inline__ int sslsock_select_here(int nfds, sslsock_fd_set *readfds,
+                                          sslsock_fd_set *writefds, sslsock_fd_set *exceptfds,
+                                          const struct timeval *timeout)
+{
+    return sslsock_select_sized(nfds, readfds, writefds, exceptfds, timeout,
+                                SSLSOCK_FD_ARRAY_LEN);
+}
+# define select sslsock_select_here
 #else
 /* POSIX mode: libc's fd_set, FD_* and select stay. */
 typedef fd_set *PFD_SET, *LPFD_SET;

@@ -12,7 +12,8 @@
 //! `epoll` is not interposed: it reports kernel readiness only (see docs/api.md). A non-blocking
 //! `recv` after such a report answers WSAEWOULDBLOCK rather than block.
 //!
-//! Sets with no secure descriptor go straight to libc.
+//! Sets with no secure descriptor go straight to libc; so does every call while no secure socket has
+//! been made in the process (not even the sets are looked at then).
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -69,7 +70,10 @@ pub unsafe fn deadline_from(timeout: *const libc::timeval) -> Result<Option<Inst
 }
 
 /// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
-/// entries have any. EINTR from a signal is returned as an error (POSIX); callers that restart do so.
+/// entries have any. A signal (EINTR) ends the wait with WSAEINTR/EINTR under `OnClosed::Invalid`
+/// (POSIX `poll` and `select` are never restarted on Linux, SA_RESTART or not); under
+/// `OnClosed::Interrupt` (Winsock `select`, which signals do not end) the wait goes on until the same
+/// deadline, i.e. with the time left.
 pub fn wait(
     fds: &mut [libc::pollfd],
     deadline: Option<Instant>,
@@ -124,7 +128,13 @@ pub fn wait(
         // SAFETY: `kernel` is a valid array of its length.
         let n = unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) };
         if n < 0 {
-            return Err(Error::last_os("poll"));
+            let e = Error::last_os("poll");
+            if e.errno() == libc::EINTR && on_closed == OnClosed::Interrupt {
+                // Winsock: a signal handler ran; wait again for what is left of the timeout (the
+                // top of the loop looks at closed sockets and buffered data first).
+                continue;
+            }
+            return Err(e);
         }
         // A close by another thread is what woke us, or happened meanwhile: it decides the outcome.
         for (i, sock) in sockets.iter().enumerate() {
@@ -168,31 +178,64 @@ pub fn wait(
     }
 }
 
-/// Implements POSIX `poll`. With no secure descriptor among `fds`: libc's `poll` itself. Otherwise the
-/// secure sockets' readiness is sslsock's (see the module's note).
+/// Whether the kernel would take `nfds` entries: Linux's poll refuses more than the RLIMIT_NOFILE
+/// soft limit (EINVAL) before reading any. Asked again on every call: the limit can change at any
+/// time (setrlimit, prlimit from another process).
+fn kernel_takes(nfds: libc::nfds_t) -> Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(Error::last_os("poll: getrlimit(RLIMIT_NOFILE)"));
+    }
+    if nfds > limit.rlim_cur {
+        return Err(Error::new(
+            WsaCode::EINVAL,
+            format!(
+                "poll: nfds {nfds} is more than the RLIMIT_NOFILE limit of {}",
+                limit.rlim_cur
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Implements POSIX `poll`. While no secure socket has been made in the process, and whenever none is
+/// among `fds`: libc's `poll` itself. Otherwise the secure sockets' readiness is sslsock's (see the
+/// module's note). `fds` is read only as far as the kernel would: `nfds` above the RLIMIT_NOFILE soft
+/// limit fails with EINVAL (WSAEINVAL) before any entry is looked at, as libc's does.
 ///
 /// # Safety
 /// As libc's `poll`: `fds` valid for `nfds` entries.
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
-    let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
-        &mut []
-    } else {
-        // SAFETY: the caller vouches for `nfds` entries at `fds`.
-        unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
-    };
-    if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+    if !crate::fork::secure_sockets_made() {
         // SAFETY: the caller's arguments, passed through.
         return plain("poll", unsafe { real::poll(fds, nfds, timeout) });
     }
-    let deadline = (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
     guard("poll", SOCKET_ERROR, || {
+        kernel_takes(nfds)?;
+        let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller vouches for `nfds` entries at `fds`, and the kernel would read as
+            // many (nfds is within RLIMIT_NOFILE).
+            unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
+        };
+        if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+            // SAFETY: the caller's arguments, passed through.
+            return Ok(plain("poll", unsafe { real::poll(fds, nfds, timeout) }));
+        }
+        let deadline =
+            (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
         wait(entries, deadline, OnClosed::Invalid).map(|n| n as c_int)
     })
 }
 
-/// Implements POSIX `select` (the `fd_set` bit arrays of `<sys/select.h>`). With no secure descriptor
-/// in the sets: libc's `select` itself. Otherwise as `poll`; the sets come back holding the ready
+/// Implements POSIX `select` (the `fd_set` bit arrays of `<sys/select.h>`). While no secure socket has
+/// been made in the process, and with no secure descriptor in the sets: libc's `select` itself. Otherwise as `poll`; the sets come back holding the ready
 /// descriptors and `timeout` the time left, as on Linux.
 ///
 /// # Safety
@@ -205,6 +248,12 @@ pub unsafe extern "C" fn select(
     exceptfds: *mut libc::fd_set,
     timeout: *mut libc::timeval,
 ) -> c_int {
+    if !crate::fork::secure_sockets_made() {
+        // SAFETY: the caller's arguments, passed through.
+        return plain("select", unsafe {
+            real::select(nfds, readfds, writefds, exceptfds, timeout)
+        });
+    }
     let limit = nfds.clamp(0, libc::FD_SETSIZE as c_int);
     let sets = [readfds, writefds, exceptfds];
     // SAFETY: each non-NULL set is a valid fd_set (caller); FD_ISSET only reads it, below FD_SETSIZE.
@@ -280,7 +329,9 @@ pub unsafe extern "C" fn select(
     })
 }
 
-/// Implements glibc `__poll_chk` (fortified `poll`).
+/// Implements glibc `__poll_chk` (fortified `poll`): libc's own when `fdslen` is too small for
+/// `nfds` entries (it reports the overflow), else `poll` (so `nfds` above RLIMIT_NOFILE is EINVAL
+/// before any entry is read).
 ///
 /// # Safety
 /// As libc's `__poll_chk`.

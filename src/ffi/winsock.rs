@@ -112,13 +112,18 @@ pub extern "C" fn WSACleanup() -> c_int {
 /// Implements Winsock `WSAGetLastError`: the calling thread's last Winsock error.
 #[no_mangle]
 pub extern "C" fn WSAGetLastError() -> c_int {
-    error::last_code()
+    guard("WSAGetLastError", WsaCode::ENETDOWN.0, || {
+        Ok(error::last_code())
+    })
 }
 
 /// Implements Winsock `WSASetLastError`: sets the calling thread's last Winsock error (errno is left alone).
 #[no_mangle]
 pub extern "C" fn WSASetLastError(iError: c_int) {
-    error::set_last_code(iError)
+    guard("WSASetLastError", (), || {
+        error::set_last_code(iError);
+        Ok(())
+    })
 }
 
 /// sslsock extension: a readable sentence on why the calling thread's last call failed (never NULL;
@@ -126,5 +131,7 @@ pub extern "C" fn WSASetLastError(iError: c_int) {
 /// thread; it stays valid until the function is called after that failure.
 #[no_mangle]
 pub extern "C" fn sslsock_last_error_reason() -> *const c_char {
-    error::last_reason_ptr()
+    guard("sslsock_last_error_reason", c"".as_ptr(), || {
+        Ok(error::last_reason_ptr())
+    })
 }

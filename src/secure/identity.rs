@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::files::{self, MAX_CREDENTIAL_BYTES};
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;
 use crate::settings::{self, Level};
@@ -22,30 +23,30 @@ pub struct ClientIdentity {
 }
 
 impl ClientIdentity {
-    /// Load a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// Load a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1). Each file is read
+    /// with a bound (`files::read_bounded`, `MAX_CREDENTIAL_BYTES`): a device, FIFO, directory or
+    /// oversized file fails at once with WSAEINVAL.
     pub fn load(cert_file: &str, key_file: &str) -> Result<Arc<ClientIdentity>> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-            .map_err(|e| {
-                Error::new(
-                    WsaCode::EINVAL,
-                    format!("client certificate '{cert_file}': {e}"),
-                )
-            })?
+        let invalid = |what: &str, file: &str, e: &dyn std::fmt::Display| {
+            Error::new(WsaCode::EINVAL, format!("{what} '{file}': {e}"))
+        };
+        let cert_pem = files::read_bounded(cert_file, "client certificate", MAX_CREDENTIAL_BYTES)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| {
-                Error::new(
-                    WsaCode::EINVAL,
-                    format!("client certificate '{cert_file}': {e}"),
-                )
-            })?;
+            .map_err(|e| invalid("client certificate", cert_file, &e))?;
         if chain.is_empty() {
             return Err(Error::new(
                 WsaCode::EINVAL,
                 format!("client certificate '{cert_file}': no CERTIFICATE in it"),
             ));
         }
-        let key = PrivateKeyDer::from_pem_file(key_file)
-            .map_err(|e| Error::new(WsaCode::EINVAL, format!("client key '{key_file}': {e}")))?;
+        let key_pem = if key_file == cert_file {
+            cert_pem
+        } else {
+            files::read_bounded(key_file, "client key", MAX_CREDENTIAL_BYTES)?
+        };
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| invalid("client key", key_file, &e))?;
         Ok(Arc::new(ClientIdentity {
             chain,
             key,
@@ -56,23 +57,22 @@ impl ClientIdentity {
     /// The identity named by `SSLSOCK_CLIENT_CERT` and `SSLSOCK_CLIENT_KEY`, if both are set and load.
     pub fn from_environment() -> Option<Arc<ClientIdentity>> {
         static FROM_ENV: OnceLock<Option<Arc<ClientIdentity>>> = OnceLock::new();
-        FROM_ENV
-            .get_or_init(|| {
-                let cert = settings::env("SSLSOCK_CLIENT_CERT")?;
-                let key = settings::env("SSLSOCK_CLIENT_KEY").unwrap_or_else(|| cert.clone());
-                match ClientIdentity::load(&cert, &key) {
-                    Ok(identity) => Some(identity),
-                    Err(e) => {
-                        log!(
-                            Level::Error,
-                            "SSLSOCK_CLIENT_CERT/SSLSOCK_CLIENT_KEY ignored: {}",
-                            e.reason()
-                        );
-                        None
-                    }
+        crate::fork::init_once(&FROM_ENV, || {
+            let cert = settings::env("SSLSOCK_CLIENT_CERT")?;
+            let key = settings::env("SSLSOCK_CLIENT_KEY").unwrap_or_else(|| cert.clone());
+            match ClientIdentity::load(&cert, &key) {
+                Ok(identity) => Some(identity),
+                Err(e) => {
+                    log!(
+                        Level::Error,
+                        "SSLSOCK_CLIENT_CERT/SSLSOCK_CLIENT_KEY ignored: {}",
+                        e.reason()
+                    );
+                    None
                 }
-            })
-            .clone()
+            }
+        })
+        .clone()
     }
 }
 

@@ -20,12 +20,13 @@
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-use parking_lot::Mutex;
 use rustls::{CipherSuite, ConnectionTrafficSecrets, ProtocolVersion};
 
 use super::socket::{Inbound, Outbound, Phase, SecureSocket, Session, Step};
 use crate::error::{Error, Result, WsaCode};
+use crate::fork::lock;
 use crate::log::log;
 use crate::settings::{self, Level};
 use crate::sys::fd;
@@ -359,16 +360,39 @@ fn mark_unavailable(errno: c_int) {
     }
 }
 
+/// A (version, cipher) pair asked about, and the kernel's answer.
+struct Asked {
+    pair: (u16, u16),
+    answer: std::result::Result<(), String>,
+}
+
+/// The pairs asked about so far (lock 4 of the order in `fork`'s note).
+static ASKED: Mutex<Vec<Asked>> = Mutex::new(Vec::new());
+
+/// The kernel's answers held locked across `fork` (see `hold_for_fork`).
+pub struct HeldAnswers {
+    _guard: MutexGuard<'static, Vec<Asked>>,
+}
+
+/// Lock the kernel's answers until the result is dropped (`fork`'s `prepare` to `parent`/`child`).
+pub fn hold_for_fork() -> HeldAnswers {
+    HeldAnswers {
+        _guard: lock(&ASKED),
+    }
+}
+
 /// Whether the kernel takes keys of this version and cipher: asked once per pair, on a throwaway
 /// loopback connection given zero keys (so that a refusal never reaches a real connection).
 fn kernel_takes(version: u16, cipher: u16) -> std::result::Result<(), String> {
-    type Answer = std::result::Result<(), String>;
-    static ASKED: Mutex<Vec<((u16, u16), Answer)>> = Mutex::new(Vec::new());
-    if let Some((_, answer)) = ASKED.lock().iter().find(|(k, _)| *k == (version, cipher)) {
-        return answer.clone();
+    let pair = (version, cipher);
+    if let Some(asked) = lock(&ASKED).iter().find(|a| a.pair == pair) {
+        return asked.answer.clone();
     }
     let answer = probe_loopback(version, cipher);
-    ASKED.lock().push(((version, cipher), answer.clone()));
+    lock(&ASKED).push(Asked {
+        pair,
+        answer: answer.clone(),
+    });
     answer
 }
 

@@ -2,6 +2,7 @@
 //! the CE certificate decision, and connection info. Safe Rust only.
 
 mod config;
+mod files;
 mod handshake;
 mod identity;
 mod info;
@@ -12,6 +13,7 @@ mod sessions;
 mod socket;
 mod verify;
 
+pub use config::{hold_for_fork, HeldForFork};
 pub use identity::ClientIdentity;
 pub use options::{
     parse_server_name, CacheOptions, CertJudge, Flags, Options, PeerName, Protocols,

@@ -8,15 +8,15 @@
 //! certificate the session was made with (`handshake::judge_resumed`): the hook still decides every
 //! connection. A socket whose cache size is 0 gets no scope and never resumes.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
-
-use parking_lot::Mutex;
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
 use rustls::NamedGroup;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::verify;
+use crate::fork::lock;
 
 /// Servers remembered at most.
 const MAX_SERVERS: usize = 256;
@@ -39,16 +39,26 @@ fn fresh(at: Instant) -> bool {
         .is_none_or(|max| at.elapsed() <= max)
 }
 
+/// The servers remembered, and their keys oldest first.
+type Entries = (HashMap<String, Entry>, VecDeque<String>);
+
 /// A session store keyed by (scope of the current handshake, server name).
+///
+/// Its lock is a `std::sync::Mutex`, lock 3 of the order in `fork`'s note.
 #[derive(Default)]
 pub struct ScopedSessionStore {
-    entries: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
+    entries: Mutex<Entries>,
+}
+
+/// The session store held locked across `fork` (see `ScopedSessionStore::hold_for_fork`).
+pub struct HeldSessions {
+    _guard: MutexGuard<'static, Entries>,
 }
 
 impl std::fmt::Debug for ScopedSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScopedSessionStore")
-            .field("servers", &self.entries.lock().0.len())
+            .field("servers", &lock(&self.entries).0.len())
             .finish()
     }
 }
@@ -61,7 +71,7 @@ fn key(name: &ServerName<'_>) -> Option<String> {
 impl ScopedSessionStore {
     fn with<R>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let key = key(name)?;
-        let mut guard = self.entries.lock();
+        let mut guard = lock(&self.entries);
         let (map, order) = &mut *guard;
         if !map.contains_key(&key) {
             if map.len() >= MAX_SERVERS {
@@ -76,7 +86,14 @@ impl ScopedSessionStore {
 
     fn peek<R>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Entry) -> Option<R>) -> Option<R> {
         let key = key(name)?;
-        self.entries.lock().0.get_mut(&key).and_then(f)
+        lock(&self.entries).0.get_mut(&key).and_then(f)
+    }
+
+    /// Lock the store until the result is dropped (`fork`'s `prepare` to its `parent`/`child`).
+    pub fn hold_for_fork(&'static self) -> HeldSessions {
+        HeldSessions {
+            _guard: lock(&self.entries),
+        }
     }
 }
 

@@ -24,7 +24,7 @@
  *
  * Where Windows and POSIX clash (see docs/porting.md, "Windows vs POSIX"):
  *   SSLSOCK_POSIX_FD_SET  define before the first include to keep the POSIX fd_set and select()
- *                         (default: the Windows fd_set, select = sslsock_select; see winsock2.h)
+ *                         (default: the Windows fd_set, select = sslsock_select_sized; see winsock2.h)
  *   NOMINMAX              as on Windows: no min()/max() macros.  In C++ they are never defined
  *                         (they would break <algorithm> and std::numeric_limits).
  *   UNICODE / _UNICODE    refused (#error): TCHAR is char on Linux; build without them.
