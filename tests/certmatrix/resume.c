@@ -9,6 +9,10 @@
  *   T_PORT_R12_SID    -tls1_2 -no_ticket      (TLS 1.2 session ids)
  *   T_PORT_WN13, T_PORT_WN12  the `wrongname` certificate (wrong.example only,
  *                     no IP address), -tls1_3 / -tls1_2
+ *   T_PORT_SL13, T_PORT_SL12  the `shortlived` certificate (localhost + 127.0.0.1,
+ *                     test CA), -tls1_3 / -tls1_2 (session tickets); it expires at
+ *                     T_SHORTLIVED_NOT_AFTER (Unix seconds), a few seconds after
+ *                     this program starts (tests/pki/mkcerts.py --shortlived)
  *
  * The rules checked (README "The contract's decisions"):
  *   - SET_PROTOCOLS {SSL_PROTOCOL_TLS1} = TLS 1.2 and 1.3; SSLSOCK_PROTOCOL_TLS1_2
@@ -20,7 +24,13 @@
  *     handshake: on a resumed one with the certificate the session was made
  *     with and the flags computed again; a refusal there fails connect();
  *   - resumption never skips a certificate decision: a socket whose name check
- *     would fail must not resume a session made by a socket that checked no name.
+ *     would fail must not resume a session made by a socket that checked no name;
+ *   - every handshake, resumed or not, hook or not, gets the certificate decision
+ *     of the moment: sessions made while the shortlived certificate was valid
+ *     (server says "New", then "Reused") are refused once it has expired
+ *     (WSAECONNABORTED; a hook is called with SSL_CERT_FLAG_ISSUER_UNKNOWN), as
+ *     is a full handshake (SO_SSL_SET_CLIENT_OPTS cache size 0). The sessions are
+ *     made first; the other checks run while the certificate expires.
  * Handshake times (connect()) are reported, not asserted.
  */
 #include <winsock2.h>
@@ -59,9 +69,10 @@ struct conn {
     char reason[300];
 };
 
-/* protocols: NULL = leave the default; else count entries. */
-static void connect_www(int port, enum hook_kind hook, const char *name, const DWORD *protocols,
-                        int nprot, struct conn *c)
+/* protocols: NULL = leave the default; else count entries. cache_size: < 0 leaves the default;
+ * else SO_SSL_SET_CLIENT_OPTS {cache_size, 0} (0: this socket neither resumes nor stores sessions). */
+static void connect_www_cache(int port, enum hook_kind hook, const char *name,
+                              const DWORD *protocols, int nprot, long cache_size, struct conn *c)
 {
     static char page[65536];
     SOCKADDR_IN sa;
@@ -98,6 +109,13 @@ static void connect_www(int port, enum hook_kind hook, const char *name, const D
         WSAIoctl(s, SO_SSL_SET_PROTOCOLS, p, (DWORD)(sizeof(DWORD) + nprot * sizeof(SSLPROTOCOL)),
                  NULL, 0, NULL, NULL, NULL);
     }
+    if (cache_size >= 0) {
+        SSLCLIENTOPTS opts;
+        opts.dwCacheSize = (DWORD)cache_size;
+        opts.dwCacheLifetime = 0;
+        if (WSAIoctl(s, SO_SSL_SET_CLIENT_OPTS, &opts, sizeof opts, NULL, 0, NULL, NULL, NULL) != 0)
+            CHECK(0, "SO_SSL_SET_CLIENT_OPTS {%ld, 0} accepted", cache_size);
+    }
     connect_addr(&sa, port);
     WSASetLastError(0);
     t0 = now_us();
@@ -130,6 +148,12 @@ static void connect_www(int port, enum hook_kind hook, const char *name, const D
         }
     }
     closesocket(s);
+}
+
+static void connect_www(int port, enum hook_kind hook, const char *name, const DWORD *protocols,
+                        int nprot, struct conn *c)
+{
+    connect_www_cache(port, hook, name, protocols, nprot, -1, c);
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -267,6 +291,95 @@ static void name_scope(const char *label, int port)
           label, c.rc, c.wsa, c.rec.calls, (unsigned)c.rec.flags, c.reason);
 }
 
+/* ---- the shortlived certificate: sessions made while it is valid, refused once it has expired ---- */
+
+static time_t g_not_after;   /* T_SHORTLIVED_NOT_AFTER */
+
+static long secs_left(void)
+{
+    return (long)(g_not_after - time(NULL));
+}
+
+/* While the certificate is valid: full handshakes, then resumed ones, with no hook and with a strict
+ * hook, no peer name; a socket with cache size 0 makes a full handshake although sessions exist. */
+static void shortlived_valid(const char *label, int port, DWORD want_protocol)
+{
+    struct conn c;
+
+    connect_www(port, HOOK_NONE, NULL, NULL, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 0 && c.protocol == want_protocol,
+          "%s, valid: no hook, no peer name: full handshake, server says New (rc %d, \"%s\", "
+          "protocol 0x%x, %ld s before not-after) %s",
+          label, c.rc, c.status, (unsigned)c.protocol, secs_left(), c.reason);
+    connect_www(port, HOOK_NONE, NULL, NULL, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 1,
+          "%s, valid: no hook again: resumed, server says Reused (rc %d, \"%s\", %ld s before "
+          "not-after) %s",
+          label, c.rc, c.status, secs_left(), c.reason);
+    connect_www(port, HOOK_STRICT, NULL, NULL, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 0 && c.rec.calls == 1 && c.rec.flags == 0,
+          "%s, valid: strict hook: full handshake, server says New, hook called once with dwFlags "
+          "0 (rc %d, \"%s\", %d calls, flags 0x%x, %ld s before not-after) %s",
+          label, c.rc, c.status, c.rec.calls, (unsigned)c.rec.flags, secs_left(), c.reason);
+    connect_www(port, HOOK_STRICT, NULL, NULL, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 1 && c.rec.calls == 1 && c.rec.flags == 0,
+          "%s, valid: strict hook again: resumed, server says Reused, hook called once with dwFlags "
+          "0 (rc %d, \"%s\", %d calls, flags 0x%x, %ld s before not-after) %s",
+          label, c.rc, c.status, c.rec.calls, (unsigned)c.rec.flags, secs_left(), c.reason);
+    connect_www_cache(port, HOOK_NONE, NULL, NULL, 0, 0, &c);
+    CHECK(c.rc == 0 && c.reused == 0,
+          "%s, valid: no hook, SO_SSL_SET_CLIENT_OPTS cache size 0: full handshake although "
+          "sessions exist, server says New (rc %d, \"%s\", %ld s before not-after) %s",
+          label, c.rc, c.status, secs_left(), c.reason);
+}
+
+/* Sleeps until the certificate has expired (time(), in whole seconds, is past not-after).
+ * Returns 0 if not-after is too far away to wait for. */
+static int shortlived_wait(void)
+{
+    const long bound = 300;
+    long left = secs_left();
+    long long t0 = now_ms();
+
+    if (!CHECK(left < bound,
+               "T_SHORTLIVED_NOT_AFTER is less than %ld s away (%ld s), the wait is bounded", bound,
+               left))
+        return 0;
+    alarm((unsigned)(left > 0 ? left : 0) + 60);   /* the watchdog, past the wait */
+    while (time(NULL) <= g_not_after)
+        usleep(100000);
+    note("shortlived: waited %.1f s for the certificate to expire", (now_ms() - t0) / 1000.0);
+    return 1;
+}
+
+/* After not-after: the sessions made while it was valid are refused, and so is a full handshake. */
+static void shortlived_expired(const char *label, int port)
+{
+    struct conn c;
+
+    connect_www(port, HOOK_NONE, NULL, NULL, 0, &c);
+    CHECK(c.rc == SOCKET_ERROR && c.wsa == WSAECONNABORTED &&
+              strstr(c.reason, "resumed session") != NULL,
+          "%s, expired: no hook, no peer name: the resumed session's certificate has expired, "
+          "connect fails with WSAECONNABORTED (rc %d, WSA %d, server \"%s\", %ld s past "
+          "not-after: %s)",
+          label, c.rc, c.wsa, c.status, -secs_left(), c.rc == 0 ? "connected" : c.reason);
+    connect_www(port, HOOK_STRICT, NULL, NULL, 0, &c);
+    CHECK(c.rc == SOCKET_ERROR && c.wsa == WSAECONNABORTED && c.rec.calls == 1 &&
+              c.rec.flags == IU && strstr(c.reason, "resumed session") != NULL,
+          "%s, expired: strict hook: called once on the resumed session with ISSUER_UNKNOWN, "
+          "refuses, connect fails with WSAECONNABORTED (rc %d, WSA %d, %d calls, flags 0x%x, server "
+          "\"%s\": %s)",
+          label, c.rc, c.wsa, c.rec.calls, (unsigned)c.rec.flags, c.status,
+          c.rc == 0 ? "connected" : c.reason);
+    connect_www_cache(port, HOOK_NONE, NULL, NULL, 0, 0, &c);
+    CHECK(c.rc == SOCKET_ERROR && c.wsa == WSAECONNABORTED &&
+              strstr(c.reason, "resumed session") == NULL,
+          "%s, expired: no hook, SO_SSL_SET_CLIENT_OPTS cache size 0: the full handshake fails "
+          "with WSAECONNABORTED (rc %d, WSA %d, server \"%s\": %s)",
+          label, c.rc, c.wsa, c.status, c.rc == 0 ? "connected" : c.reason);
+}
+
 /* SET_PROTOCOLS then GET_PROTOCOLS on a fresh secure socket. Returns SET's rc; *wsa its error;
  * got/ngot what GET wrote. */
 static int set_get_protocols(const DWORD *list, int n, int *wsa, DWORD *got, int *ngot)
@@ -373,7 +486,8 @@ static void protocols(int p13, int p12)
 int main(void)
 {
     WSADATA wsa;
-    int r13, r12, r12sid, wn13, wn12;
+    int r13, r12, r12sid, wn13, wn12, sl13, sl12;
+    const char *na;
 
     start_watchdog(100);
     signal(SIGPIPE, SIG_IGN);
@@ -383,6 +497,17 @@ int main(void)
     r12sid = env_port("T_PORT_R12_SID");
     wn13 = env_port("T_PORT_WN13");
     wn12 = env_port("T_PORT_WN12");
+    sl13 = env_port("T_PORT_SL13");
+    sl12 = env_port("T_PORT_SL12");
+    na = getenv("T_SHORTLIVED_NOT_AFTER");
+    g_not_after = na ? (time_t)atoll(na) : 0;
+    if (!CHECK(g_not_after > 0, "T_SHORTLIVED_NOT_AFTER holds the shortlived certificate's not-after"))
+        return finish();
+
+    /* Sessions with the shortlived certificate first; the rest runs while it expires. */
+    note("shortlived: %ld s before not-after", secs_left());
+    shortlived_valid("shortlived TLS 1.3", sl13, SSL_PROT_TLS1_3_CLIENT);
+    shortlived_valid("shortlived TLS 1.2 (session tickets)", sl12, SSL_PROT_TLS1_2_CLIENT);
 
     protocols(r13, r12);
     resumption("TLS 1.3 (PSK)", r13, SSL_PROT_TLS1_3_CLIENT);
@@ -390,6 +515,11 @@ int main(void)
     resumption("TLS 1.2 (session ids, -no_ticket)", r12sid, SSL_PROT_TLS1_2_CLIENT);
     name_scope("wrongname TLS 1.3", wn13);
     name_scope("wrongname TLS 1.2", wn12);
+
+    if (shortlived_wait()) {
+        shortlived_expired("shortlived TLS 1.3", sl13);
+        shortlived_expired("shortlived TLS 1.2 (session tickets)", sl12);
+    }
 
     WSACleanup();
     return finish();

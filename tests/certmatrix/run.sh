@@ -9,14 +9,16 @@
 # Makes fresh certificates (tests/pki/mkcerts.py), starts on 127.0.0.1 (ports picked by the
 # kernel), for every certificate tests/certmatrix/matrix.c needs, an `openssl s_server -www` and a
 # tests/servers/starttls_server.py; s_servers for resume.c; examples/pq_server and an s_server for
-# pq.c. Then runs:
+# pq.c. Right before resume.c, a `shortlived` certificate (mkcerts.py --shortlived: it expires
+# T_SHORTLIVED_SECONDS, default 20, after it is made) and two s_servers with it. Then runs:
 #   matrix GROUP   once per SSLSOCK_CRL_FILE group (the library reads the variable once per process)
 #   resume         protocol sets, resumption (server's "New"/"Reused"), handshake times
 #   pq             X25519MLKEM768 against pq_server, X25519 against OpenSSL 3.0
 # writes the table (tests/certmatrix/mktable.py) and compares it with docs/certificates.md.
 # Prints "ok - " / "not ok - " lines and finally "N passed, N failed"; exit status 0 only if
 # nothing failed. Environment: PYTHON (python3), CC (cc), T_KEEP=1 keeps the work directory
-# (kept anyway on failure), CERTMATRIX_UPDATE=1.
+# (kept anyway on failure), CERTMATRIX_UPDATE=1, T_LIBDIR (the directory of the libsslsock.so to
+# test; default target/release), T_SHORTLIVED_SECONDS (20).
 
 set -u
 
@@ -24,7 +26,8 @@ cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 CC=${CC:-cc}
-LIBDIR=$ROOT/target/release
+LIBDIR=${T_LIBDIR:-$ROOT/target/release}
+SHORTLIVED_SECONDS=${T_SHORTLIVED_SECONDS:-20}
 PQ_SERVER=$ROOT/target/release/examples/pq_server
 DOC=$ROOT/docs/certificates.md
 STARTED=$(date +%s)
@@ -136,7 +139,14 @@ start_s_server T_PORT_OSSL good
 start_pq T_PORT_PQ good
 
 declare -A PORT=()
-for var in "${!WAIT_FOR[@]}"; do
+await_peers() {   # fills PORT[VAR] for every peer started so far
+    local var
+    for var in "${!WAIT_FOR[@]}"; do
+        [ -n "${PORT[$var]+set}" ] || await_peer "$var"
+    done
+}
+await_peer() {    # VAR
+    local var=$1 pid file kind port
     IFS=: read -r pid file kind <<<"${WAIT_FOR[$var]}"
     port=
     for _ in $(seq 1 200); do
@@ -154,7 +164,8 @@ for var in "${!WAIT_FOR[@]}"; do
         die "peer $var started"
     fi
     PORT[$var]=$port
-done
+}
+await_peers
 i=0
 for c in "${CERTS[@]}"; do
     echo "$c ${PORT[M_S_$i]} ${PORT[M_P_$i]}"
@@ -167,13 +178,14 @@ export T_PKI=$PKI
 export SSL_CERT_FILE=$PKI/ca.pem
 unset SSL_CERT_DIR SSLSOCK_CRL_FILE SSLSOCK_CLIENT_CERT SSLSOCK_CLIENT_KEY
 
-# run_prog NAME OUTFILE CMD...: runs, echoes and counts its ok / not ok lines.
+# run_prog NAME OUTFILE CMD...: runs, echoes and counts its ok / not ok lines; RUN_TIMEOUT
+# seconds at most (150).
 run_prog() {
     local name=$1 out=$2
     shift 2
     local start rc pass fail secs
     start=$(date +%s.%N)
-    timeout -k 2 150 "$@" </dev/null >"$out" 2>&1
+    timeout -k 2 "${RUN_TIMEOUT:-150}" "$@" </dev/null >"$out" 2>&1
     rc=$?
     secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
     grep -v -E '^# (CASE|CELL)	' "$out"
@@ -212,9 +224,18 @@ done < <("$BIN/matrix" --groups)
 
 # ---- protocols and resumption; key exchange ------------------------------------
 echo "== resume"
+# The shortlived certificate is made now (the matrix took its time): resume.c makes sessions with
+# it first, runs its other checks, then waits until it has expired and connects again.
+"$PYTHON" tests/pki/mkcerts.py --shortlived "$SHORTLIVED_SECONDS" "$PKI" ||
+    die "tests/pki/mkcerts.py --shortlived $SHORTLIVED_SECONDS"
+start_s_server T_PORT_SL13 shortlived -tls1_3
+start_s_server T_PORT_SL12 shortlived -tls1_2
+await_peers
 T_PORT_R13=${PORT[T_PORT_R13]} T_PORT_R12=${PORT[T_PORT_R12]} \
 T_PORT_R12_SID=${PORT[T_PORT_R12_SID]} T_PORT_WN13=${PORT[T_PORT_WN13]} \
-T_PORT_WN12=${PORT[T_PORT_WN12]} run_prog resume "$OUT/resume.out" "$BIN/resume"
+T_PORT_WN12=${PORT[T_PORT_WN12]} T_PORT_SL13=${PORT[T_PORT_SL13]} \
+T_PORT_SL12=${PORT[T_PORT_SL12]} T_SHORTLIVED_NOT_AFTER=$(cat "$PKI/shortlived.notafter") \
+    RUN_TIMEOUT=$((150 + SHORTLIVED_SECONDS)) run_prog resume "$OUT/resume.out" "$BIN/resume"
 
 echo "== pq"
 T_PORT_PQ=${PORT[T_PORT_PQ]} T_PORT_OSSL=${PORT[T_PORT_OSSL]} T_PQ_LOG=$LOGS/T_PORT_PQ.log \

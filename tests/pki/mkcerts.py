@@ -2,6 +2,7 @@
 """Make the test certificates of docs/testing.md into OUTDIR.
 
     python3 tests/pki/mkcerts.py OUTDIR
+    python3 tests/pki/mkcerts.py --shortlived [SECONDS] OUTDIR
 
 Everything is made fresh at each run (nothing is committed): a test root CA
 (ca.pem, the only trust anchor of the tests), another root CA that nobody
@@ -53,6 +54,16 @@ A client certificate (for servers that ask for one; tests/interop, docs/interop.
 
     client      CN "sslsock test client", no subjectAltName, ECDSA P-256, test CA,
                 extendedKeyUsage clientAuth (not serverAuth); client.pem = leaf + test CA
+
+A leaf that expires while a test runs (only with --shortlived, into an OUTDIR
+that already holds ca.pem and ca.key from a full run; nothing else is touched):
+
+    shortlived  localhost + 127.0.0.1, ECDSA P-256, test CA, valid from a day ago
+                until now + SECONDS (default: $T_SHORTLIVED_SECONDS, else 20);
+                shortlived.notafter holds its not-after as Unix seconds (a line)
+
+Make it right before its server starts (tests/certmatrix/run.sh does): a test
+needs the time to make a session while it is valid, then waits past not-after.
 
 Leaves: basicConstraints CA:FALSE (critical), keyUsage digitalSignature
 (+ keyEncipherment for RSA), extendedKeyUsage serverAuth, SKI, AKI.
@@ -231,9 +242,35 @@ def write(outdir, fname, data):
     os.replace(tmp, path)
 
 
+def make_shortlived(outdir, seconds):
+    """shortlived.*: a leaf under the CA of an earlier full run, expiring in `seconds`."""
+    with open(os.path.join(outdir, "ca.pem"), "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(outdir, "ca.key"), "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), password=None)
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    not_after = now + datetime.timedelta(seconds=seconds)
+    key = ec_key()
+    cert = make_leaf("localhost", ["localhost"], ["127.0.0.1"], key, ca, ca_key,
+                     now - DAY, not_after)
+    write_leaf(outdir, "shortlived", cert, key, [ca])
+    write(outdir, "shortlived.notafter", b"%d\n" % int(not_after.timestamp()))
+    return 0
+
+
 def main(argv):
+    if len(argv) >= 2 and argv[1] == "--shortlived":
+        rest = argv[2:]
+        seconds = os.environ.get("T_SHORTLIVED_SECONDS", "20")
+        if len(rest) == 2:
+            seconds = rest[0]
+        if len(rest) not in (1, 2) or not seconds.isdigit() or int(seconds) < 1:
+            sys.stderr.write("usage: mkcerts.py --shortlived [SECONDS] OUTDIR\n")
+            return 2
+        return make_shortlived(rest[-1], int(seconds))
     if len(argv) != 2:
-        sys.stderr.write("usage: mkcerts.py OUTDIR\n")
+        sys.stderr.write("usage: mkcerts.py OUTDIR\n"
+                         "       mkcerts.py --shortlived [SECONDS] OUTDIR\n")
         return 2
     outdir = argv[1]
     os.makedirs(outdir, exist_ok=True)
