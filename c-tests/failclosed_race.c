@@ -36,11 +36,11 @@
 static int ROUNDS = MAX_ROUNDS;
 #define SENDER_LIMIT_MS 6000    /* a round's thread A gives up after this long */
 
-enum action { ACT_CLOSE, ACT_CLOSESOCKET, ACT_DUP2, ACT_DUP3, ACT_CYCLE };
+enum action { ACT_CLOSE, ACT_CLOSESOCKET, ACT_DUP2, ACT_DUP3, ACT_CYCLE, ACT_DUP2SEC };
 enum wcall { W_SEND, W_WRITE, W_WRITEV };
 
 static const char *action_name[] = {"close(fd)", "closesocket(fd)", "dup2(plain, fd)", "dup3(plain, fd, O_CLOEXEC)",
-                                    "the four actions in turn"};
+                                    "the four actions in turn", "dup2(other secure, fd)"};
 static const char *call_name[] = {"send", "write", "writev"};
 
 struct round {
@@ -114,7 +114,7 @@ struct case_result {
 
 static void run_case(int port, enum wcall call, enum action which, const char *log, long log_off)
 {
-    static int ports[MAX_ROUNDS];
+    static int ports[MAX_ROUNDS], other_ports[MAX_ROUNDS];
     struct case_result res;
     char what[128];
     int round, leaked = 0, corrupted = 0, open_left, first_leak = -1, first_corrupt = -1;
@@ -122,6 +122,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
 
     memset(&res, 0, sizeof res);
     memset(ports, 0, sizeof ports);
+    memset(other_ports, 0, sizeof other_ports);
     snprintf(what, sizeof what, "race %s / %s", call_name[call], action_name[which]);
 
     for (round = 0; round < ROUNDS; round++) {
@@ -129,7 +130,7 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
         int deferred = round & 1, k = 1 + round % 5, spin = (round * 7919) % 30000, j;
         struct round r;
         pthread_t th;
-        SOCKET plain = INVALID_SOCKET;
+        SOCKET plain = INVALID_SOCKET, other = INVALID_SOCKET;
         long long until;
         int rc = 0, err = 0;
 
@@ -146,6 +147,16 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
             continue;
         }
         res.rounds++;
+        if (act == ACT_DUP2SEC) {
+            /* A second secure STREAM connection, dup2'ed over fd: fd then carries its session. */
+            other = fc_stream_socket(port, !deferred, 4000, &other_ports[round]);
+            if (other == INVALID_SOCKET) {
+                if (!res.setup_failed++)
+                    snprintf(res.first_setup, sizeof res.first_setup, "round %d (other): %.250s", round, fc_why);
+                closesocket(r.fd);
+                continue;
+            }
+        }
         if (act == ACT_DUP2 || act == ACT_DUP3) {
             plain = socket(AF_INET, SOCK_STREAM, 0);
             if (plain == INVALID_SOCKET) {
@@ -181,6 +192,10 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
             rc = dup3(plain, r.fd, O_CLOEXEC);
             rc = rc == r.fd ? 0 : -1;
             break;
+        case ACT_DUP2SEC:
+            rc = dup2(other, r.fd);
+            rc = rc == r.fd ? 0 : -1;
+            break;
         case ACT_CYCLE:
             break;
         }
@@ -191,7 +206,16 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
         if (rc != 0 && !res.action_failed++)
             snprintf(res.first_action, sizeof res.first_action, "round %d: %s returned an error (errno %d %s)", round,
                      action_name[act], err, strerror(err));
-        if (r.ended != 1 && !res.not_ended++)
+        if (act == ACT_DUP2SEC) {
+            /* fd is now the other connection's number: its calls succeed, over that session. */
+            DWORD sec = fc_get_secure(r.fd);
+            if (rc == 0 && sec != SO_SEC_SSL && !res.still_secure++)
+                snprintf(res.first_after, sizeof res.first_after,
+                         "round %d: getsockopt(SO_SECURE) on fd after dup2(other secure, fd) gives 0x%x", round,
+                         (unsigned)sec);
+            closesocket(r.fd);
+            closesocket(other);
+        } else if (r.ended != 1 && !res.not_ended++)
             snprintf(res.first_not_ended, sizeof res.first_not_ended,
                      "round %d (%s, %s): thread A's %s kept succeeding (%d calls, %s)", round,
                      deferred ? "deferred" : "immediate", action_name[act], call_name[call], r.sends,
@@ -226,6 +250,8 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
 
     /* what the server saw */
     open_left = fc_wait_closed(log, log_off, ports, ROUNDS, 5000);
+    if (which == ACT_DUP2SEC)
+        open_left += fc_wait_closed(log, log_off, other_ports, ROUNDS, 5000);
     for (round = 0; round < ROUNDS; round++) {
         if (ports[round] <= 0)
             continue;
@@ -236,6 +262,15 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
         }
         if (fc_port_flags[ports[round]] & FC_TLSERR) {
             corrupted++;
+            if (first_corrupt < 0)
+                first_corrupt = round;
+        }
+        /* dup2(other secure, fd): neither plaintext nor the first session's records on the other one */
+        if (other_ports[round] > 0 && (fc_port_flags[other_ports[round]] & (FC_LEAK | FC_TLSERR))) {
+            if (fc_port_flags[other_ports[round]] & FC_LEAK)
+                leaked++;
+            else
+                corrupted++;
             if (first_corrupt < 0)
                 first_corrupt = round;
         }
@@ -253,6 +288,9 @@ static void run_case(int port, enum wcall call, enum action which, const char *l
           what, corrupted, res.rounds, first_corrupt);
     CHECK(res.not_ended == 0, "%s: thread A's calls fail once the descriptor is gone or replaced (%d rounds did not; first: %s)",
           what, res.not_ended, res.first_not_ended);
+    if (which == ACT_DUP2SEC)
+        CHECK(res.still_secure == 0, "%s: fd carries the other secure session afterwards (%d rounds not; first: %s)",
+              what, res.still_secure, res.first_after);
     if (which == ACT_DUP2 || which == ACT_DUP3 || which == ACT_CYCLE) {
         CHECK(res.still_secure == 0,
               "%s: the replaced descriptor is the plain socket (SO_SECURE gives SO_SEC_NONE) (%d rounds not; first: %s)",
@@ -290,6 +328,8 @@ int main(void)
     run_case(port, W_SEND, ACT_DUP3, log, off);
     run_case(port, W_WRITE, ACT_CYCLE, log, off);
     run_case(port, W_WRITEV, ACT_CYCLE, log, off);
+    run_case(port, W_SEND, ACT_DUP2SEC, log, off);
+    run_case(port, W_WRITEV, ACT_DUP2SEC, log, off);
 
     usleep(200 * 1000);
     total = fc_scan_log(log, off);

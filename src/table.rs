@@ -123,17 +123,18 @@ pub fn lookup(fd: c_int) -> Option<Arc<Binding>> {
     if !maybe_secure(fd) {
         return None;
     }
-    let binding = shard(fd).read().get(&fd).cloned()?;
-    match binding.state.load(Ordering::Acquire) {
-        OPEN => Some(binding),
-        // The socket's last descriptor was closed in the kernel by the last call in progress (see
-        // `SecureSocket::close`): the number is libc's again; the binding goes now.
-        CLOSING if binding.socket.is_descriptor_closed() => {
-            retire(fd, &binding.socket);
-            None
+    loop {
+        let binding = shard(fd).read().get(&fd).cloned()?;
+        match binding.state.load(Ordering::Acquire) {
+            OPEN => return Some(binding),
+            // The socket's last descriptor was closed in the kernel (by the last call in progress, see
+            // `SecureSocket::close`, or replaced by `dup2`): this binding goes, and whatever stands at
+            // the number now (a new binding, or none: libc's) is the answer. Never "none" while another
+            // binding stands there: the number may already reach that socket's connection.
+            CLOSING if binding.socket.is_descriptor_closed() => retire(fd, &binding.socket),
+            CLOSING => return Some(binding),
+            _ => continue, // retired between the read and now: look again
         }
-        CLOSING => Some(binding),
-        _ => None,
     }
 }
 
@@ -217,11 +218,11 @@ pub fn retire(fd: c_int, socket: &SecureSocket) {
     }
 }
 
-/// `fd` now refers to `socket` (`dup2`/`dup3` onto a number whose binding was `old`, if any).
-pub fn replace(fd: c_int, old: Option<&Arc<Binding>>, socket: Arc<SecureSocket>) {
-    if let Some(old) = old {
-        old.state.store(GONE, Ordering::Release);
-    }
+/// `fd` now refers to `socket` (`dup2`/`dup3` onto a number that was closing): the new binding takes the
+/// old one's place in one step. The old one stays "closing" for whoever still holds it (its calls fail);
+/// marking it gone first would let a concurrent call find no binding and go to libc, with the number
+/// already reaching `socket`'s connection.
+pub fn replace(fd: c_int, socket: Arc<SecureSocket>) {
     insert(fd, socket);
 }
 

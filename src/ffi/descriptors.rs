@@ -167,25 +167,24 @@ fn replace(
         }
         return Err(error);
     }
-    if let Some((_, sock, last)) = &ending {
-        if *last {
-            sock.replaced(true);
-        }
-    }
     match source {
         Some(src) => {
             // One step from "closing" to `old`'s session: no moment without a binding.
             if !src.is_inherited() {
                 src.attach(new);
             }
-            let old_binding = ending.as_ref().map(|(b, _, _)| b);
-            table::replace(new, old_binding, src);
+            table::replace(new, src);
         }
         None => {
             if let Some((_, sock, _)) = &ending {
                 table::retire(new, sock);
             }
         }
+    }
+    // Only now: `table::lookup` drops a closing binding whose descriptor is closed, and until the new
+    // binding stood there that would have let a call reach `old`'s connection through libc.
+    if let Some((_, sock, true)) = &ending {
+        sock.replaced(true);
     }
     Ok(rc)
 }

@@ -268,7 +268,7 @@ impl SecureSocket {
             Err(e) => {
                 let e = e.context(what);
                 log!(Level::Error, "fd {}: {}", self.fd(), e.reason());
-                fail_session(&mut session, e.clone(), self.fd());
+                fail_session(&mut session, e.clone(), self);
                 Err(e)
             }
         }
@@ -465,7 +465,7 @@ impl SecureSocket {
             Err(e) => {
                 let e = e.context(pending.what);
                 log!(Level::Error, "fd {}: {}", self.fd(), e.reason());
-                fail_session(&mut session, e.clone(), self.fd());
+                fail_session(&mut session, e.clone(), self);
                 Err(e)
             }
         };
@@ -532,7 +532,7 @@ impl SecureSocket {
         };
         // The handshake is over on our side: end it with close_notify, never anything else.
         conn.send_close_notify();
-        let _ = fd::send_now(self.fd(), &queued_tls(conn));
+        let _ = self.io(|fd| fd::send_now(fd, &queued_tls(conn)));
         let outcome = context.outcome.lock().clone();
         let error = handshake_error(&e, outcome.as_ref(), false);
         Err(Error::new(
@@ -564,7 +564,7 @@ impl SecureSocket {
                 conn.write_tls(&mut out.buf)
                     .map_err(|e| Error::new(WsaCode::ECONNABORTED, e.to_string()))?;
             }
-            match out.send_now(self.fd()) {
+            match self.io(|fd| out.send_now(fd)) {
                 Ok(true) => {}
                 Ok(false) if !blocking => return Ok(Step::WouldBlock),
                 Ok(false) => {
@@ -603,7 +603,7 @@ impl SecureSocket {
                 if inbound.buf.len() < RECORD_MAX {
                     inbound.buf.resize(RECORD_MAX, 0);
                 }
-                match fd::recv_now(self.fd(), &mut inbound.buf) {
+                match self.io(|fd| fd::recv_now(fd, &mut inbound.buf)) {
                     Ok(0) => {
                         return Err(aborted(
                             "the server closed the connection during the TLS handshake".into(),
@@ -637,7 +637,7 @@ impl SecureSocket {
             *start += taken;
             if let Err(e) = conn.process_new_packets() {
                 // rustls queued an alert for the server: send it, never anything else.
-                let _ = fd::send_now(self.fd(), &queued_tls(conn));
+                let _ = self.io(|fd| fd::send_now(fd, &queued_tls(conn)));
                 let outcome = context.outcome.lock().clone();
                 let asked = context.client_cert_requested.load(Ordering::Relaxed);
                 return Err(handshake_error(&e, outcome.as_ref(), asked));

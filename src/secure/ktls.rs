@@ -570,7 +570,7 @@ impl SecureSocket {
             Ok(secrets) => secrets,
             Err(e) => {
                 session.phase = failed(format!("rustls did not hand over the secrets: {e}"));
-                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
+                let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
                 return;
             }
         };
@@ -584,12 +584,12 @@ impl SecureSocket {
                 session.phase = failed(format!(
                     "{name}: the keys rustls gave do not match the cipher"
                 ));
-                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
+                let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
                 return;
             };
             if let Err(e) = fd::set_option(fd, SOL_TLS, option, info.as_bytes()) {
                 session.phase = failed(format!("{name}: {}", errno_name(e)));
-                let _ = fd::shutdown(fd, libc::SHUT_RDWR);
+                let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
                 return;
             }
         }
@@ -775,7 +775,7 @@ impl SecureSocket {
                 Some(Err(e)) => return Err(e),
             }
             let mut first = [0u8; 1];
-            match recv_record(self.fd(), &mut first, libc::MSG_PEEK) {
+            match self.io(|fd| recv_record(fd, &mut first, libc::MSG_PEEK)) {
                 Err(libc::EAGAIN) => return Ok(Head::Nothing),
                 Err(e) => return Err(self.kernel_read_error(e)),
                 Ok((0, None)) => return self.kernel_eof(),
@@ -784,7 +784,7 @@ impl SecureSocket {
             }
             // A record that is not data: take all of it (no more than one comes per read).
             scratch.resize(PLAINTEXT_MAX + 256, 0);
-            let (n, record_type) = match recv_record(self.fd(), &mut scratch, 0) {
+            let (n, record_type) = match self.io(|fd| recv_record(fd, &mut scratch, 0)) {
                 Ok((n, Some(t))) => (n, t),
                 Ok((_, None)) => return self.kernel_eof(),
                 Err(libc::EAGAIN) => return Ok(Head::Nothing),
@@ -823,7 +823,7 @@ impl SecureSocket {
                     Head::Nothing => return Ok(Step::NeedInput(false)),
                 }
             }
-            match recv_record(self.fd(), buf, flags) {
+            match self.io(|fd| recv_record(fd, buf, flags)) {
                 Err(libc::EAGAIN) => return Ok(Step::NeedInput(false)),
                 Err(e) => return Err(self.kernel_read_error(e)),
                 Ok((0, None)) => {
@@ -842,7 +842,7 @@ impl SecureSocket {
                     // from the program's buffer.
                     let mut n = n;
                     if peek {
-                        n = match recv_record(self.fd(), buf, 0) {
+                        n = match self.io(|fd| recv_record(fd, buf, 0)) {
                             Ok((n, _)) => n,
                             Err(e) => return Err(self.kernel_read_error(e)),
                         };
@@ -876,7 +876,7 @@ impl SecureSocket {
             return 0;
         }
         let mut scratch = vec![0u8; PLAINTEXT_MAX];
-        match recv_record(self.fd(), &mut scratch, libc::MSG_PEEK) {
+        match self.io(|fd| recv_record(fd, &mut scratch, libc::MSG_PEEK)) {
             Ok((n, None | Some(RECORD_DATA))) => n,
             _ => 0,
         }
@@ -888,7 +888,7 @@ impl SecureSocket {
         let mut sent = 0;
         let mut deadline = None;
         while sent < data.len() {
-            match fd::send_now(self.fd(), &data[sent..]) {
+            match self.io(|fd| fd::send_now(fd, &data[sent..])) {
                 Ok(n) => {
                     sent += n;
                     continue;
@@ -921,7 +921,7 @@ impl SecureSocket {
     pub(super) fn kernel_close_notify(&self, wait: bool) {
         let mut deadline = None;
         loop {
-            match send_close_notify(self.fd()) {
+            match self.io(send_close_notify) {
                 Err(libc::EAGAIN) if wait && self.may_block(false) => {
                     let until =
                         *deadline.get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_SNDTIMEO));

@@ -188,7 +188,13 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
             "wildcards are not names (give the server's own host name)",
         ));
     }
+    // One final dot is the root ("example.com." is "example.com"); any other empty label is not a name.
     let text = given.strip_suffix('.').unwrap_or(given);
+    if text.is_empty() || text.split('.').any(str::is_empty) {
+        return Err(refuse(
+            "an empty label (two dots in a row, or a dot at the start)",
+        ));
+    }
     let unbracketed = text
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))
@@ -212,7 +218,9 @@ fn host_name(given: &str) -> Result<ServerName<'static>> {
             .map_err(|_| refuse("not a valid internationalised host name (IDNA, UTS 46)"))?;
         return match ascii.is_ascii() && !ascii.is_empty() {
             true => host_name(&ascii),
-            false => Err(refuse("not a valid internationalised host name (IDNA, UTS 46)")),
+            false => Err(refuse(
+                "not a valid internationalised host name (IDNA, UTS 46)",
+            )),
         };
     }
     let ascii = text.to_string();
@@ -407,6 +415,10 @@ mod tests {
             "1..2",
             "exa mple.com",
             "xn--.com",
+            "wrong.example..",
+            "5zampleom..",
+            ".example",
+            ".",
         ] {
             let e = parse_server_name(bad.as_bytes()).unwrap_err();
             assert_eq!(e.code(), WsaCode::EINVAL, "{bad}");

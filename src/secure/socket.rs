@@ -34,6 +34,9 @@ use crate::log::log;
 use crate::settings::{self, Level};
 use crate::sys::fd;
 
+/// How long a wait watches its number before checking that the number is still the socket's (`wait`).
+const FIRST_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Plaintext handed to rustls per step of a large send.
 const SEND_CHUNK: usize = 64 * 1024;
 
@@ -148,6 +151,13 @@ pub struct SecureSocket {
     io_fd: AtomicI32,
     /// Every descriptor number that refers to this socket (`dup` shares the session).
     descriptors: Mutex<Vec<c_int>>,
+    /// The I/O gate: every system call on `io_fd` holds it shared (`io`); moving the socket's I/O to
+    /// another of its numbers (`detach`) or sealing it (`true`: `dup2`/`dup3` gave the socket's last
+    /// number to another object, `seal`) holds it exclusively. So no call of this socket ever touches a
+    /// number that is no longer the socket's: its TLS records never reach another connection. Only
+    /// non-blocking calls are made under it (waits are not), so the exclusive side waits for calls that
+    /// are about to return.
+    io_gate: parking_lot::RwLock<bool>,
     /// The fork generation the socket belongs to (see `fork`).
     generation: u64,
     /// The kernel object behind the descriptor (device, inode), to tell a number reused behind
@@ -202,6 +212,7 @@ impl SecureSocket {
         Arc::new(SecureSocket {
             io_fd: AtomicI32::new(fd),
             descriptors: Mutex::new(vec![fd]),
+            io_gate: parking_lot::RwLock::new(false),
             generation: crate::fork::generation(),
             identity: fd::identity(fd).ok(),
             state: Mutex::new(Session {
@@ -258,6 +269,7 @@ impl SecureSocket {
         match fds.first() {
             Some(&other) => {
                 if self.fd() == fd {
+                    let _no_call_on_the_old_number = self.io_gate.write();
                     self.io_fd.store(other, Ordering::Relaxed);
                 }
                 true
@@ -317,6 +329,26 @@ impl SecureSocket {
         }
     }
 
+    /// One non-blocking system call on the socket's descriptor, under the I/O gate (see `io_gate`):
+    /// EPIPE once the socket's last number was given to another object.
+    pub(super) fn io<T>(
+        &self,
+        call: impl FnOnce(c_int) -> std::result::Result<T, fd::Errno>,
+    ) -> std::result::Result<T, fd::Errno> {
+        let sealed = self.io_gate.read();
+        if *sealed {
+            return Err(libc::EPIPE);
+        }
+        call(self.fd())
+    }
+
+    /// `dup2`/`dup3` is about to give the socket's last number to another object (`shut_for_replace`):
+    /// no call of this socket may touch the number from here on. Undone by `replaced(false)` if the
+    /// kernel refuses.
+    fn seal(&self) {
+        *self.io_gate.write() = true;
+    }
+
     pub(super) fn interrupted(&self) -> Error {
         Error::new(
             WsaCode::EINTR,
@@ -325,23 +357,45 @@ impl SecureSocket {
     }
 
     /// Wait for the kernel with no lock held; fails at the deadline or if the socket is closed meanwhile.
+    ///
+    /// A wait is not under the I/O gate (it may last), so a wait that begins in the instant its number
+    /// is given to another object (`dup2`) would watch that object. The first `FIRST_WAIT_SLICE` is
+    /// therefore waited alone, and then the number is checked again; a number replaced later wakes the
+    /// wait by itself (the socket is shut down first, and a wait in the kernel keeps the object it began
+    /// on).
     pub(super) fn wait(
         &self,
         events: i16,
         deadline: Option<Instant>,
         what: &'static str,
     ) -> Result<()> {
-        let ready = fd::wait(self.fd(), events, deadline).map_err(|e| Error::os(e, what))?;
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(self.interrupted());
+        let mut slice_end = Some(Instant::now() + FIRST_WAIT_SLICE);
+        loop {
+            let fd = self.fd();
+            if *self.io_gate.read() {
+                return Err(self.interrupted());
+            }
+            let until = match (deadline, slice_end) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            let ready = fd::wait(fd, events, until).map_err(|e| Error::os(e, what))?;
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(self.interrupted());
+            }
+            if ready != 0 {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::new(
+                    WsaCode::ETIMEDOUT,
+                    format!("{what}: timed out (SO_RCVTIMEO/SO_SNDTIMEO)"),
+                ));
+            }
+            if self.fd() == fd {
+                slice_end = None; // still the socket's number: the rest in one wait
+            }
         }
-        if ready == 0 {
-            return Err(Error::new(
-                WsaCode::ETIMEDOUT,
-                format!("{what}: timed out (SO_RCVTIMEO/SO_SNDTIMEO)"),
-            ));
-        }
-        Ok(())
     }
 
     /// Whether a call may block: not with MSG_DONTWAIT, not on a non-blocking descriptor. Asked only
@@ -663,17 +717,11 @@ impl SecureSocket {
                 if flags.peek {
                     c_flags |= libc::MSG_PEEK;
                 }
-                // SAFETY: `buf` is valid for writes of its length.
-                let n = unsafe {
-                    crate::sys::real::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), c_flags)
-                };
-                match n {
-                    0 if !buf.is_empty() => Ok(Step::End),
-                    n if n >= 0 => Ok(Step::Data(n as usize)),
-                    _ => match crate::error::errno() {
-                        libc::EAGAIN | libc::EINTR => Ok(Step::NeedInput(false)),
-                        e => Err(Error::os(e, "recv")),
-                    },
+                match self.io(|fd| fd::recv_flags(fd, buf, c_flags)) {
+                    Ok(0) if !buf.is_empty() => Ok(Step::End),
+                    Ok(n) => Ok(Step::Data(n)),
+                    Err(libc::EAGAIN | libc::EINTR) => Ok(Step::NeedInput(false)),
+                    Err(e) => Err(Error::os(e, "recv")),
                 }
             }
             Phase::Failed(e) => Err(e.clone()),
@@ -740,13 +788,13 @@ impl SecureSocket {
                     }
                 }
                 drop(session);
-                let _ = out.send_now(self.fd());
+                let _ = self.io(|fd| out.send_now(fd));
             }
             // A writer is busy (perhaps waiting for room the server will never make): no close_notify
             // of ours, but the shutdown below ends its write as well.
             None => self.state.lock().write_shut = true,
         }
-        let _ = fd::shutdown(self.fd(), libc::SHUT_WR);
+        let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_WR));
     }
 
     /// The server closed TCP without close_notify (ABI.md: End of stream).
@@ -795,7 +843,7 @@ impl SecureSocket {
             }
             inbound.start = 0;
             inbound.end = 0;
-            match fd::recv_now(self.fd(), &mut inbound.buf) {
+            match self.io(|fd| fd::recv_now(fd, &mut inbound.buf)) {
                 Ok(0) => {
                     eof = true;
                     inbound.eof = true;
@@ -848,8 +896,8 @@ impl SecureSocket {
                 format!("TLS error: {}", tls_words(&e)),
             );
             // The alert goes first: the failure shuts the kernel socket down.
-            let _ = fd::send_now(self.fd(), &alert);
-            fail_session(&mut session, error.clone(), self.fd());
+            let _ = self.io(|fd| fd::send_now(fd, &alert));
+            fail_session(&mut session, error.clone(), self);
             let data_first = !session.undelivered.is_empty();
             drop(session);
             // Data that came before the fatal record is delivered first; the error comes after it.
@@ -878,7 +926,7 @@ impl SecureSocket {
     pub(super) fn fail(&self, error: Error) {
         let mut session = self.state.lock();
         if !matches!(session.phase, Phase::Failed(_)) {
-            fail_session(&mut session, error, self.fd());
+            fail_session(&mut session, error, self);
         }
     }
 
@@ -987,22 +1035,11 @@ impl SecureSocket {
                 }
                 Phase::Plaintext => {
                     drop(session);
-                    // SAFETY: `data` is valid for reads of its length; the outbound lock keeps a
-                    // handshake from starting until this plaintext is in the kernel.
-                    let n = unsafe {
-                        crate::sys::real::send(
-                            self.fd(),
-                            data.as_ptr().cast(),
-                            data.len(),
-                            c_flags | libc::MSG_NOSIGNAL,
-                        )
-                    };
+                    // The outbound lock is held: a handshake cannot start until this plaintext is in
+                    // the kernel.
+                    let sent = self.send_plain(data, c_flags, dont_wait);
                     drop(out);
-                    return if n >= 0 {
-                        Ok(n as usize)
-                    } else {
-                        Err(Error::last_os("send"))
-                    };
+                    return sent;
                 }
                 Phase::Failed(e) => return Err(e.clone()),
                 Phase::Established(_) => {
@@ -1014,6 +1051,43 @@ impl SecureSocket {
                     // The outbound lock is held: writers take turns, as on the rustls path.
                     return self.kernel_send(data, dont_wait);
                 }
+            }
+        }
+    }
+
+    /// `send` in the deferred window: the bytes as they are, with the kernel's blocking behaviour (all
+    /// of them on a blocking socket, bounded by SO_SNDTIMEO), each system call non-blocking under the
+    /// I/O gate and the waits between them outside it.
+    fn send_plain(&self, data: &[u8], c_flags: c_int, dont_wait: bool) -> Result<usize> {
+        let flags = c_flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        let mut sent = 0;
+        let mut deadline = None;
+        loop {
+            match self.io(|fd| fd::send_flags(fd, &data[sent..], flags)) {
+                Ok(n) => {
+                    sent += n;
+                    if sent == data.len() {
+                        return Ok(sent);
+                    }
+                }
+                Err(libc::EAGAIN) => {}
+                Err(_) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(Error::os(e, "send")),
+            }
+            if !self.may_block(dont_wait) {
+                return match sent {
+                    0 => Err(Error::new(
+                        WsaCode::EWOULDBLOCK,
+                        "send: the socket's send buffer is full",
+                    )),
+                    n => Ok(n),
+                };
+            }
+            let until = *deadline.get_or_insert_with(|| fd::deadline(self.fd(), libc::SO_SNDTIMEO));
+            match self.wait(libc::POLLOUT, until, "send") {
+                Ok(()) => {}
+                Err(e) if sent > 0 && e.code() == WsaCode::ETIMEDOUT => return Ok(sent),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -1077,7 +1151,7 @@ impl SecureSocket {
 
     /// Send what the kernel takes now; true when nothing is left.
     fn flush_now(&self, out: &mut Outbound) -> Result<bool> {
-        out.send_now(self.fd()).map_err(|e| {
+        self.io(|fd| out.send_now(fd)).map_err(|e| {
             // Part of a record may be gone: the stream cannot be continued.
             let error = Error::os(e, "send");
             self.fail(error.clone());
@@ -1124,7 +1198,7 @@ impl SecureSocket {
             self.state.lock().phase,
             Phase::Established(_) | Phase::Kernel(_)
         );
-        match fd::shutdown(self.fd(), how) {
+        match self.io(|fd| fd::shutdown(fd, how)) {
             Ok(()) => Ok(()),
             // The server had already closed and our close_notify met its reset: the connection is
             // shut down, which is what the program asked for (a plain socket in that state answers 0).
@@ -1152,6 +1226,7 @@ impl SecureSocket {
     pub fn shut_for_replace(&self) {
         self.released.store(true, Ordering::SeqCst);
         self.shut();
+        self.seal();
     }
 
     /// After `shut_for_replace`: whether the kernel replaced the descriptor. If it did not (the `dup2`
@@ -1160,6 +1235,7 @@ impl SecureSocket {
         if done {
             self.descriptor_closed.store(true, Ordering::SeqCst);
         } else {
+            *self.io_gate.write() = false;
             self.released.store(false, Ordering::SeqCst);
         }
     }
@@ -1186,34 +1262,34 @@ impl SecureSocket {
                                 }
                             }
                             Phase::Kernel(_) => {
-                                let _ = super::ktls::send_close_notify(self.fd());
+                                let _ = self.io(super::ktls::send_close_notify);
                             }
                             _ => {}
                         }
                     }
                 }
-                let _ = out.send_now(self.fd());
+                let _ = self.io(|fd| out.send_now(fd));
             }
         }
         // Even with no call in progress: another process (a fork child, an exec'd program) or a path
         // sslsock does not interpose may hold the same kernel socket.
-        let _ = fd::shutdown(self.fd(), libc::SHUT_RDWR);
+        let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
         self.handshake_done.notify_all();
     }
 }
 
-/// The session fails with `error`, and the kernel socket `fd` is shut down before the failing call
+/// The session fails with `error`, and the kernel socket is shut down before the failing call
 /// returns: no path, interposed or not (a raw system call, `dprintf`, an exec'd child), can put a byte
 /// on the wire after a failure (docs/security.md, "Failures"). Send any last record (an alert) before
 /// calling this. Data already decrypted (it came before whatever failed the session) is kept for
 /// `recv`, which gives it before the error.
-pub(super) fn fail_session(session: &mut Session, error: Error, fd: c_int) {
+pub(super) fn fail_session(session: &mut Session, error: Error, sock: &SecureSocket) {
     if let Phase::Established(conn) = &mut session.phase {
         // The reader ends in WouldBlock (or UnexpectedEof) once empty; what it gave is kept.
         let _ = std::io::Read::read_to_end(&mut conn.reader(), &mut session.undelivered);
     }
     session.phase = Phase::Failed(error);
-    let _ = fd::shutdown(fd, libc::SHUT_RDWR);
+    let _ = sock.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
 }
 
 /// A rustls error in words.

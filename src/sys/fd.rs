@@ -95,6 +95,32 @@ pub fn send_now(fd: c_int, buf: &[u8]) -> Result<usize, Errno> {
     }
 }
 
+/// `send(fd, buf, flags)`, EINTR retried: what the kernel takes (non-blocking when `flags` say so).
+pub fn send_flags(fd: c_int, buf: &[u8], flags: c_int) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: `buf` is valid for reads of its length.
+        let n = unsafe { real::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// `recv(fd, buf, flags)` once (EINTR is the caller's to judge).
+pub fn recv_flags(fd: c_int, buf: &mut [u8], flags: c_int) -> Result<usize, Errno> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+    if n >= 0 {
+        Ok(n as usize)
+    } else {
+        Err(errno())
+    }
+}
+
 /// Wait until `fd` has one of `events` (POLLIN / POLLOUT) or `deadline` passes. Returns the revents,
 /// or 0 at the deadline. EINTR restarts the wait with the time left.
 pub fn wait(fd: c_int, events: i16, deadline: Option<Instant>) -> Result<i16, Errno> {
