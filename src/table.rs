@@ -226,6 +226,25 @@ pub fn replace(fd: c_int, socket: Arc<SecureSocket>) {
     insert(fd, socket);
 }
 
+/// The open secure socket behind the kernel object `identity`, if any: a descriptor made in a way
+/// sslsock does not see (received over SCM_RIGHTS, `pidfd_getfd`) may be another copy of it. A walk of
+/// the table: only asked for descriptors received that way.
+pub fn find_by_identity(identity: crate::sys::fd::Identity) -> Option<Arc<SecureSocket>> {
+    if !any_secure() {
+        return None;
+    }
+    MAPS.iter().find_map(|m| {
+        m.read()
+            .values()
+            .find(|b| {
+                b.state.load(Ordering::Acquire) == OPEN
+                    && !b.socket.is_closed()
+                    && b.socket.identity() == Some(identity)
+            })
+            .map(|b| b.socket.clone())
+    })
+}
+
 /// The secure descriptors between `first` and `last` inclusive (`close_range`, `closefrom`).
 pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
     if first > last || !any_secure() {

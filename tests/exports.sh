@@ -13,7 +13,7 @@ sslsock_select write poll select dup dup2 dup3 fcntl fcntl64 close_range accept 
 sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg sendfile sendfile64 splice __read_chk __recv_chk __recvfrom_chk
 __poll_chk sslsock_set_client_certificate sslsock_select_sized sslsock_fd_isset_sized pwritev pwritev64
 pwritev2 pwritev64v2 preadv preadv64 preadv2 preadv64v2 __write __read __send __close __connect __dup2 __fcntl
-closefrom"
+closefrom socketpair pidfd_getfd"
 for f in $expected; do
   if grep -qx "$f" <<<"$exported"; then ok "exports $f"; else not_ok "exports $f"; fi
 done

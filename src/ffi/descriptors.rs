@@ -289,6 +289,68 @@ pub extern "C" fn closefrom(lowfd: c_int) {
     unsafe { real::closefrom(lowfd) }
 }
 
+/// A descriptor the kernel just made in a way that may copy another one sslsock did not see copied
+/// (received over SCM_RIGHTS, `pidfd_getfd`): whatever binding its number had is stale, and if it
+/// reaches a secure socket (the same kernel object), it shares that socket's session, as `dup` would —
+/// so its `send`/`write` encrypt rather than go to libc.
+pub fn adopt(new: c_int) {
+    if !table::any_secure() {
+        return;
+    }
+    table::forget(new);
+    if let Some(sock) = fd::identity(new).ok().and_then(table::find_by_identity) {
+        if !sock.is_inherited() {
+            sock.attach(new);
+        }
+        table::insert(new, sock);
+    }
+}
+
+/// Implements POSIX `socketpair`: two plain sockets; numbers that still had secure state start clean.
+///
+/// # Safety
+/// As libc's `socketpair`: `sv` valid for two ints.
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    // SAFETY: the caller's arguments, passed through.
+    let rc = plain("socketpair", unsafe {
+        real::socketpair(domain, ty, protocol, sv)
+    });
+    if rc == 0 && table::any_secure() {
+        guard("socketpair", (), || {
+            // SAFETY: on success libc wrote two descriptors to `sv`.
+            let pair = unsafe { [*sv, *sv.add(1)] };
+            for fd in pair {
+                table::forget(fd);
+            }
+            Ok(())
+        });
+    }
+    rc
+}
+
+/// Implements Linux `pidfd_getfd` (glibc 2.36): a copy of another process's descriptor, or of one of
+/// this process's own; a copy of a secure socket shares its session (`adopt`).
+#[no_mangle]
+pub extern "C" fn pidfd_getfd(pidfd: c_int, target: c_int, flags: libc::c_uint) -> c_int {
+    // SAFETY: the raw system call with plain integers (glibc's wrapper is the same call; using it
+    // directly keeps sslsock working with a glibc that has no wrapper).
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, target, flags) } as c_int;
+    let new = plain("pidfd_getfd", rc);
+    if new >= 0 {
+        guard("pidfd_getfd", (), || {
+            adopt(new);
+            Ok(())
+        });
+    }
+    new
+}
+
 /// A descriptor the kernel just made by `accept`: whatever binding its number had is stale.
 fn accepted(new: c_int, call: &'static str) -> c_int {
     if new >= 0 && table::maybe_secure(new) {

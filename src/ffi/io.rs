@@ -130,15 +130,14 @@ unsafe fn iovecs<'a>(
     what: &'static str,
 ) -> Result<std::borrow::Cow<'a, [libc::iovec]>> {
     if count > IOV_MAX {
-        return Err(Error::new(
-            WsaCode::EINVAL,
-            format!("{what}: {count} iovecs (0 to IOV_MAX = {IOV_MAX} allowed)"),
-        )
-        .with_errno(if what.ends_with("msg") {
-            libc::EMSGSIZE
+        return Err(if what.ends_with("msg") {
+            Error::os(libc::EMSGSIZE, what)
         } else {
-            libc::EINVAL
-        }));
+            Error::new(
+                WsaCode::EINVAL,
+                format!("{what}: {count} iovecs (0 to IOV_MAX = {IOV_MAX} allowed)"),
+            )
+        });
     }
     if count == 0 {
         return Ok(std::borrow::Cow::Borrowed(&[]));
@@ -146,19 +145,28 @@ unsafe fn iovecs<'a>(
     if iov.is_null() {
         return Err(super::fault(what));
     }
-    if iov.is_aligned() {
+    let entries = if iov.is_aligned() {
         // SAFETY: non-NULL, aligned, and the caller vouches for `count` entries.
-        Ok(std::borrow::Cow::Borrowed(unsafe {
-            std::slice::from_raw_parts(iov, count)
-        }))
+        std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(iov, count) })
     } else {
         // SAFETY: as above, read entry by entry without the alignment the slice would need.
-        Ok(std::borrow::Cow::Owned(
+        std::borrow::Cow::Owned(
             (0..count)
                 .map(|i| unsafe { iov.add(i).read_unaligned() })
                 .collect(),
-        ))
+        )
+    };
+    // As the kernel: the lengths must add up to a count a call can return.
+    let sum = entries
+        .iter()
+        .try_fold(0usize, |sum, v| sum.checked_add(v.iov_len));
+    if sum.is_none_or(|n| n > isize::MAX as usize) {
+        return Err(Error::new(
+            WsaCode::EINVAL,
+            format!("{what}: the iovec lengths add up to more than SSIZE_MAX"),
+        ));
     }
+    Ok(entries)
 }
 
 /// A C iovec count: negative is EINVAL, as libc answers.
@@ -202,38 +210,50 @@ fn recv_vectored(
     Ok(total)
 }
 
-/// Send several buffers as one stream of data (gathered, so small pieces share records).
+/// Send several buffers as one stream of data: small pieces are gathered (up to one record) so that
+/// they share records; a large piece is encrypted where it lies, never copied. Stops at the first piece
+/// the socket does not take whole (a non-blocking socket with a full buffer).
 fn send_vectored(
     sock: &SecureSocket,
     iov: &[libc::iovec],
     flags: c_int,
     what: &'static str,
 ) -> Result<usize> {
-    const CHUNK: usize = 256 * 1024;
+    const GATHER: usize = 16 * 1024;
     let mut total = 0;
-    let mut gathered: Vec<u8> = Vec::new();
-    let mut pieces = iov.iter().filter(|v| v.iov_len > 0).peekable();
-    while pieces.peek().is_some() {
-        gathered.clear();
-        while let Some(v) = pieces.peek() {
-            if !gathered.is_empty() && gathered.len() + v.iov_len > CHUNK {
-                break;
-            }
-            // SAFETY: each iovec describes readable memory of the caller's.
-            gathered.extend_from_slice(unsafe { in_bytes(v.iov_base, v.iov_len, what) }?);
-            pieces.next();
+    // Ok(true): all of `bytes` was taken.
+    let push = |bytes: &[u8], total: &mut usize| -> Result<bool> {
+        if bytes.is_empty() {
+            return Ok(true);
         }
-        match sock.send(&gathered, flags) {
+        match sock.send(bytes, flags) {
             Ok(n) => {
-                total += n;
-                if n < gathered.len() {
-                    break;
-                }
+                *total += n;
+                Ok(n == bytes.len())
             }
-            Err(e) if total > 0 && e.is_would_block() => break,
-            Err(e) => return Err(e),
+            Err(e) if *total > 0 && e.is_would_block() => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let mut gathered: Vec<u8> = Vec::new();
+    for v in iov.iter().filter(|v| v.iov_len > 0) {
+        // SAFETY: each iovec describes readable memory of the caller's.
+        let piece = unsafe { in_bytes(v.iov_base, v.iov_len, what) }?;
+        if gathered.len() + piece.len() <= GATHER {
+            gathered.extend_from_slice(piece);
+            continue;
+        }
+        if !push(&gathered, &mut total)? {
+            return Ok(total);
+        }
+        gathered.clear();
+        if piece.len() < GATHER {
+            gathered.extend_from_slice(piece);
+        } else if !push(piece, &mut total)? {
+            return Ok(total);
         }
     }
+    push(&gathered, &mut total)?;
     Ok(total)
 }
 
@@ -410,7 +430,14 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::recvmsg(fd, msg, flags) };
     match table::lookup(fd) {
-        None => plain("recvmsg", libc_call()),
+        None => {
+            let n = plain("recvmsg", libc_call());
+            if n >= 0 && table::any_secure() {
+                // SAFETY: libc just filled the caller's msghdr.
+                unsafe { adopt_received(msg) };
+            }
+            n
+        }
         Some(binding) => on_secure(
             "recvmsg",
             fd,
@@ -423,6 +450,44 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
             libc_call,
         ),
     }
+}
+
+/// Descriptors received over SCM_RIGHTS (in a message libc just filled) are new numbers, possibly
+/// copies of a secure socket: see `descriptors::adopt`.
+///
+/// # Safety
+/// `msg` NULL or a msghdr libc has just filled.
+unsafe fn adopt_received(msg: *const libc::msghdr) {
+    // SAFETY: the caller's msghdr, as libc left it.
+    let Some(msg) = (unsafe { msg.as_ref() }) else {
+        return;
+    };
+    if msg.msg_control.is_null() || msg.msg_controllen == 0 {
+        return;
+    }
+    guard("recvmsg", (), || {
+        // SAFETY: walking the control data libc wrote, with libc's own CMSG macros.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+        while !cmsg.is_null() {
+            // SAFETY: a header inside the control buffer (CMSG_FIRSTHDR/NXTHDR check the bounds).
+            let header = unsafe { cmsg.read_unaligned() };
+            if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
+                // SAFETY: CMSG_LEN(0) is the header's size.
+                let start = unsafe { libc::CMSG_LEN(0) } as usize;
+                let count =
+                    (header.cmsg_len as usize).saturating_sub(start) / std::mem::size_of::<c_int>();
+                // SAFETY: the data of an SCM_RIGHTS message is `count` ints.
+                let data = unsafe { libc::CMSG_DATA(cmsg) }.cast::<c_int>();
+                for i in 0..count {
+                    // SAFETY: within the message's data, read without alignment.
+                    super::descriptors::adopt(unsafe { data.add(i).read_unaligned() });
+                }
+            }
+            // SAFETY: the next header within the control buffer, or NULL.
+            cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+        }
+        Ok(())
+    });
 }
 
 /// # Safety
@@ -501,7 +566,14 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::recvmmsg(fd, msgs, count, flags, timeout) };
     let Some(binding) = table::lookup(fd) else {
-        return plain("recvmmsg", libc_call());
+        let n = plain("recvmmsg", libc_call());
+        if n > 0 && table::any_secure() {
+            for i in 0..n as usize {
+                // SAFETY: libc filled the first `n` of the caller's entries.
+                unsafe { adopt_received(&(*msgs.add(i)).msg_hdr) };
+            }
+        }
+        return n;
     };
     on_secure(
         "recvmmsg",

@@ -79,6 +79,8 @@ pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
     libc_call: impl FnOnce() -> T,
 ) -> T {
     let mut stale = None;
+    // errno is left as it was on success (the calls made inside may have set it).
+    let errno_before = crate::error::errno();
     let value = guard(call, failed, || {
         let sock = binding.socket()?;
         match secure(sock) {
@@ -98,7 +100,12 @@ pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
             crate::table::retire(fd, &sock);
             plain(call, libc_call())
         }
-        None => value,
+        None => {
+            if value != failed {
+                crate::error::set_errno(errno_before);
+            }
+            value
+        }
     }
 }
 
@@ -133,7 +140,7 @@ pub fn secure_socket(s: i32, call: &'static str) -> Result<Arc<SecureSocket>> {
 /// # Safety
 /// A non-NULL `ptr` must be valid for reads of `len` bytes for the returned lifetime.
 pub unsafe fn in_bytes<'a>(ptr: *const c_void, len: usize, what: &'static str) -> Result<&'a [u8]> {
-    if ptr.is_null() {
+    if ptr.is_null() || len > isize::MAX as usize {
         return if len == 0 { Ok(&[]) } else { Err(fault(what)) };
     }
     // SAFETY: non-NULL, and the caller vouches for `len` readable bytes.
@@ -149,7 +156,7 @@ pub unsafe fn out_bytes<'a>(
     len: usize,
     what: &'static str,
 ) -> Result<&'a mut [u8]> {
-    if ptr.is_null() {
+    if ptr.is_null() || len > isize::MAX as usize {
         return if len == 0 {
             Ok(&mut [])
         } else {

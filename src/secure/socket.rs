@@ -247,6 +247,11 @@ impl SecureSocket {
         self.io_fd.load(Ordering::Relaxed)
     }
 
+    /// The kernel object behind the socket's descriptors (device, inode), when it could be read.
+    pub fn identity(&self) -> Option<fd::Identity> {
+        self.identity
+    }
+
     /// Whether the socket was inherited across `fork`: the parent owns its TLS session, so the child may
     /// only close its descriptor (no close_notify, no shutdown) and every other call fails.
     pub fn is_inherited(&self) -> bool {

@@ -171,6 +171,8 @@ real_functions! {
     fn preadv2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t, flags: c_int) -> ssize_t;
     /// libc `preadv64v2`.
     fn preadv64v2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t, flags: c_int) -> ssize_t;
+    /// libc `socketpair`.
+    fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
     /// libc `closefrom` (glibc 2.34).
     fn closefrom(lowfd: c_int) -> ();
     /// libc `__read_chk` (what `read` becomes under _FORTIFY_SOURCE).
