@@ -25,7 +25,9 @@
 #include "common.h"
 #include "failclosed.h"
 
+#include <sys/pidfd.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -474,6 +476,152 @@ static void zero_iov(void)
     closesocket(s);
 }
 
+/* ------------------------------------------------------------------ */
+/* 6. copies made where sslsock does not see them being made            */
+
+/* A copy of s received over SCM_RIGHTS through a socketpair of our own (-1 on failure). */
+static int copy_over_scm_rights(SOCKET s)
+{
+    int sp[2], got = -1;
+    char c = 'x';
+    struct iovec iov = {&c, 1};
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0)
+        return -1;
+    memset(&mh, 0, sizeof mh);
+    memset(&u, 0, sizeof u);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.b;
+    mh.msg_controllen = sizeof u.b;
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &s, sizeof(int));
+    if (sendmsg(sp[0], &mh, 0) == 1) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.b;
+        mh.msg_controllen = sizeof u.b;
+        if (recvmsg(sp[1], &mh, 0) == 1 && (cm = CMSG_FIRSTHDR(&mh)) != NULL && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&got, CMSG_DATA(cm), sizeof(int));
+    }
+    close(sp[0]);
+    close(sp[1]);
+    return got;
+}
+
+static void unseen_copy(int pidfd_way)
+{
+    const char *what = pidfd_way ? "a copy by pidfd_getfd" : "a copy received over SCM_RIGHTS";
+    SOCKET s = stream_socket(what);
+    char text[128];
+    int copy = -1, n, err;
+    long rc;
+    DWORD sec;
+
+    if (s == INVALID_SOCKET)
+        return;
+    if (pidfd_way) {
+        int pidfd = pidfd_open(getpid(), 0);
+        if (pidfd < 0) {
+            note("%s: pidfd_open: %s (skipped)", what, strerror(errno));
+            closesocket(s);
+            return;
+        }
+        copy = pidfd_getfd(pidfd, s, 0);
+        close(pidfd);
+    } else {
+        copy = copy_over_scm_rights(s);
+    }
+    if (!CHECK(copy >= 0 && copy != s, "%s: a new descriptor for the secure socket (got %d, errno %d)", what, copy,
+               errno)) {
+        closesocket(s);
+        return;
+    }
+    sec = fc_get_secure(copy);
+    CHECK(sec == SO_SEC_SSL, "%s: getsockopt(SO_SECURE) on the copy gives SO_SEC_SSL (got 0x%x)", what,
+          (unsigned)sec);
+    snprintf(text, sizeof text, "%s-through-an-unseen-copy-%d\n", FC_MARKER, pidfd_way);
+    n = (int)strlen(text);
+    errno = 0;
+    rc = (long)write(copy, text, (size_t)n);
+    err = errno;
+    CHECK(rc == n, "%s: write through the copy returns %d (got %ld, errno %d, reason \"%s\")", what, n, rc, err,
+          sslsock_last_error_reason());
+    if (rc == n) {
+        char w[200];
+        snprintf(w, sizeof w, "%s: written through the copy (encrypted), read through the original", what);
+        check_echo(s, text, (size_t)n, w);
+    }
+    CHECK(close(copy) == 0, "%s: close(copy) returns 0", what);
+    {
+        char w[200];
+        snprintf(w, sizeof w, "%s: after close(copy) the original", what);
+        check_still_works(s, w);
+    }
+    CHECK(closesocket(s) == 0, "%s: closesocket(original) returns 0", what);
+}
+
+/* A secure number closed behind sslsock's back and reused by socketpair: the pair is plain. */
+static void reused_by_socketpair(void)
+{
+    const char *what = "a secure number closed by a raw close() and reused by socketpair";
+    SOCKET s = stream_socket(what);
+    int sp[2], mine, other;
+    char buf[32];
+    long rc;
+
+    if (s == INVALID_SOCKET)
+        return;
+    syscall(SYS_close, s);
+    if (!CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0, "%s: socketpair", what))
+        return;
+    mine = sp[0] == s ? sp[0] : sp[1];
+    other = mine == sp[0] ? sp[1] : sp[0];
+    if (mine != s) {
+        note("%s: the number was not reused (%d, %d vs %d): skipped", what, sp[0], sp[1], s);
+    } else {
+        CHECK(fc_get_secure(mine) == SO_SEC_NONE, "%s: the reused number is not secure", what);
+        rc = (long)write(mine, "plain\n", 6);
+        CHECK(rc == 6, "%s: write on it returns 6 (got %ld, errno %d)", what, rc, errno);
+        rc = (long)recv(other, buf, sizeof buf, MSG_DONTWAIT);
+        CHECK(rc == 6 && memcmp(buf, "plain\n", 6) == 0, "%s: the other end reads the same 6 bytes (got %ld)", what,
+              rc);
+    }
+    close(sp[0]);
+    close(sp[1]);
+}
+
+/* Lengths no buffer can have: EFAULT / EINVAL, as the kernel answers, never a crash. */
+static void impossible_lengths(void)
+{
+    const char *what = "impossible lengths on a secure socket";
+    SOCKET s = stream_socket(what);
+    char b[16] = "x";
+    struct iovec iov[2] = {{b, (size_t)-1 / 2}, {b, (size_t)-1 / 2}};
+    long rc;
+
+    if (s == INVALID_SOCKET)
+        return;
+    errno = 0;
+    rc = (long)send(s, b, (size_t)-1, 0);
+    CHECK(rc == -1 && errno == EFAULT, "%s: send with length (size_t)-1 fails with EFAULT (got %ld, errno %d)", what,
+          rc, errno);
+    errno = 0;
+    rc = (long)writev(s, iov, 2);
+    CHECK(rc == -1 && errno == EINVAL, "%s: writev whose lengths add up past SSIZE_MAX fails with EINVAL (got %ld, "
+          "errno %d)", what, rc, errno);
+    check_still_works(s, what);
+    closesocket(s);
+}
+
 int main(void)
 {
     WSADATA wsa;
@@ -511,6 +659,10 @@ int main(void)
         }
     }
     zero_iov();
+    unseen_copy(0);
+    unseen_copy(1);
+    reused_by_socketpair();
+    impossible_lengths();
 
     /* what the server saw from each connection */
     {
