@@ -191,6 +191,15 @@ fn remove_locked(map: &mut BTreeMap<c_int, Arc<Binding>>, fd: c_int) -> Option<A
     removed
 }
 
+/// Whether `binding` is (still) the one standing at `fd`: not replaced or retired by sslsock since it
+/// was looked up.
+pub fn is_current(fd: c_int, binding: &Arc<Binding>) -> bool {
+    shard(fd)
+        .read()
+        .get(&fd)
+        .is_some_and(|b| Arc::ptr_eq(b, binding))
+}
+
 /// The kernel has just made `fd` (socket, accept, dup, ...): whatever binding the number had is stale
 /// (its descriptor was closed behind sslsock's back). Returns it.
 pub fn forget(fd: c_int) -> Option<Arc<Binding>> {

@@ -84,7 +84,14 @@ pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
     let value = guard(call, failed, || {
         let sock = binding.socket()?;
         match secure(sock) {
-            Err(e) if !e.is_would_block() && sock.is_stale(fd) => {
+            // Stale only if sslsock itself did not close or replace the number meanwhile (a `dup2`
+            // onto it, while this call waited, gives the number to another socket: that is no reason
+            // to hand the call to libc).
+            Err(e)
+                if !e.is_would_block()
+                    && sock.is_stale(fd)
+                    && crate::table::is_current(fd, &binding) =>
+            {
                 stale = Some(sock.clone());
                 Ok(failed)
             }

@@ -1170,7 +1170,18 @@ impl SecureSocket {
     pub fn shutdown(&self, how: c_int) -> Result<()> {
         let _call = self.enter()?;
         if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
-            let mut out = self.outbound.lock();
+            // A writer waiting for room (a peer that does not read) holds `outbound`: then no
+            // close_notify of ours (it cannot be put between that writer's records), but the kernel
+            // shutdown below wakes the writer, as libc's shutdown would.
+            let Some(mut out) = self.outbound.try_lock() else {
+                self.state.lock().write_shut = true;
+                log!(
+                    Level::Debug,
+                    "fd {}: shutdown({how}) while a send waits: no close_notify, TCP shut down",
+                    self.fd()
+                );
+                return self.shutdown_kernel(how);
+            };
             let mut session = self.state.lock();
             if !session.write_shut {
                 session.write_shut = true;
@@ -1196,6 +1207,11 @@ impl SecureSocket {
                 }
             }
         }
+        self.shutdown_kernel(how)
+    }
+
+    /// The end of `shutdown`: reading stops (SHUT_RD), then the kernel socket is shut down.
+    fn shutdown_kernel(&self, how: c_int) -> Result<()> {
         if how == libc::SHUT_RD || how == libc::SHUT_RDWR {
             self.state.lock().read_shut = true;
         }
