@@ -19,7 +19,7 @@ use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result, WsaCode};
 use crate::secure::SecureSocket;
@@ -96,6 +96,19 @@ fn shard(fd: c_int) -> &'static Shard {
     &MAPS[fd.unsigned_abs() as usize % SHARDS]
 }
 
+type Map = BTreeMap<c_int, Arc<Binding>>;
+
+/// A shard for reading. (A panic never happens while a shard is locked; if one did, the map is still
+/// consistent after every operation, so the poison is ignored.)
+fn read(shard: &'static Shard) -> RwLockReadGuard<'static, Map> {
+    shard.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A shard for writing (see `read`).
+fn write(shard: &'static Shard) -> RwLockWriteGuard<'static, Map> {
+    shard.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
     let fd = usize::try_from(fd).ok()?;
     BITMAP.get(fd / 64).map(|word| (word, 1u64 << (fd % 64)))
@@ -124,7 +137,7 @@ pub fn lookup(fd: c_int) -> Option<Arc<Binding>> {
         return None;
     }
     loop {
-        let binding = shard(fd).read().get(&fd).cloned()?;
+        let binding = read(shard(fd)).get(&fd).cloned()?;
         match binding.state.load(Ordering::Acquire) {
             OPEN => return Some(binding),
             // The socket's last descriptor was closed in the kernel (by the last call in progress, see
@@ -160,7 +173,7 @@ fn insert_as(fd: c_int, socket: Arc<SecureSocket>, state: u8) -> Arc<Binding> {
         socket,
         state: AtomicU8::new(state),
     });
-    let mut map = shard(fd).write();
+    let mut map = write(shard(fd));
     if map.insert(fd, binding.clone()).is_none() {
         COUNT.fetch_add(1, Ordering::AcqRel);
         match bit(fd) {
@@ -194,8 +207,7 @@ fn remove_locked(map: &mut BTreeMap<c_int, Arc<Binding>>, fd: c_int) -> Option<A
 /// Whether `binding` is (still) the one standing at `fd`: not replaced or retired by sslsock since it
 /// was looked up.
 pub fn is_current(fd: c_int, binding: &Arc<Binding>) -> bool {
-    shard(fd)
-        .read()
+    read(shard(fd))
         .get(&fd)
         .is_some_and(|b| Arc::ptr_eq(b, binding))
 }
@@ -206,7 +218,7 @@ pub fn forget(fd: c_int) -> Option<Arc<Binding>> {
     if !maybe_secure(fd) {
         return None;
     }
-    let removed = remove_locked(&mut shard(fd).write(), fd);
+    let removed = remove_locked(&mut write(shard(fd)), fd);
     if let Some(b) = &removed {
         b.state.store(GONE, Ordering::Release);
     }
@@ -216,7 +228,7 @@ pub fn forget(fd: c_int) -> Option<Arc<Binding>> {
 /// `fd` has been closed (or replaced) in the kernel: its binding ends, if it still refers to `socket`
 /// (the kernel may have reused the number, and a new binding may already stand there).
 pub fn retire(fd: c_int, socket: &SecureSocket) {
-    let mut map = shard(fd).write();
+    let mut map = write(shard(fd));
     if map
         .get(&fd)
         .is_some_and(|b| std::ptr::eq(Arc::as_ptr(&b.socket), socket))
@@ -243,7 +255,7 @@ pub fn find_by_identity(identity: crate::sys::fd::Identity) -> Option<Arc<Secure
         return None;
     }
     MAPS.iter().find_map(|m| {
-        m.read()
+        read(m)
             .values()
             .find(|b| {
                 b.state.load(Ordering::Acquire) == OPEN
@@ -261,7 +273,7 @@ pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
     }
     MAPS.iter()
         .flat_map(|m| {
-            m.read()
+            read(m)
                 .range(first..=last)
                 .map(|(fd, _)| *fd)
                 .collect::<Vec<_>>()
@@ -269,24 +281,32 @@ pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
         .collect()
 }
 
+thread_local! {
+    /// The shards `lock_all` took, on the forking thread, until `unlock_all`.
+    static HELD: std::cell::RefCell<Vec<RwLockWriteGuard<'static, Map>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Take every shard for writing (fork's `prepare`): released by `unlock_all` in parent and child.
+/// The shards are `std::sync::RwLock`s: releasing one in the child is a few atomic operations and a
+/// futex wake of nobody, leaving it unlocked with no waiter recorded. (A lock that hands itself over
+/// to a waiting thread, as parking_lot's may, would be handed to a parent thread that does not exist
+/// in the child and stay locked there: a child's first `socket` hung on that once in ~10 runs of
+/// c-tests/fork_locks.c.)
 pub fn lock_all() {
-    for map in &MAPS {
-        std::mem::forget(map.write());
-    }
+    let guards: Vec<_> = MAPS.iter().map(write).collect();
+    // Without the thread-local (fork from a thread-local destructor) the guards drop here.
+    let _ = HELD.try_with(|h| *h.borrow_mut() = guards);
 }
 
 /// Release what `lock_all` took.
 pub fn unlock_all() {
-    for map in &MAPS {
-        // SAFETY: `lock_all` took this write lock and forgot its guard; this is its only release.
-        unsafe { map.force_unlock_write() };
-    }
+    let _ = HELD.try_with(|h| h.borrow_mut().clear());
 }
 
 /// Number of secure descriptors (diagnostics and tests).
 pub fn len() -> usize {
-    MAPS.iter().map(|m| m.read().len()).sum()
+    MAPS.iter().map(|m| read(m).len()).sum()
 }
 
 #[cfg(test)]
