@@ -757,10 +757,10 @@ fn rwf_flags(flags: c_int, what: &'static str) -> Result<c_int> {
     })
 }
 
-/// An `off_t` as 64 bits (it is 32 bits on 32-bit targets without `_FILE_OFFSET_BITS=64`).
-#[allow(clippy::unnecessary_cast)]
-fn wide(offset: libc::off_t) -> i64 {
-    offset as i64
+/// An offset (`off_t`, 32 bits on 32-bit targets without `_FILE_OFFSET_BITS=64`, or `off64_t`) as
+/// 64 bits.
+fn wide(offset: impl Into<i64>) -> i64 {
+    offset.into()
 }
 
 /// The kernel's answer to a positioned call on a socket: EINVAL for a negative offset, else ESPIPE
@@ -820,225 +820,107 @@ unsafe fn pread_secure(
     recv_vectored(sock, &iov, flags, what).map(|n| n as ssize_t)
 }
 
-/// Implements POSIX `pwritev`. A socket has no file position: on a secure socket the answer is the
-/// kernel's (EINVAL for a negative offset, else ESPIPE) and nothing is sent.
-///
-/// # Safety
-/// As libc's `pwritev`.
-#[no_mangle]
-pub unsafe extern "C" fn pwritev(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off_t,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::pwritev(fd, iov, count, offset) };
-    match table::lookup(fd) {
-        None => plain("pwritev", libc_call()),
-        Some(binding) => on_secure(
-            "pwritev",
-            fd,
-            binding,
-            -1,
-            |_| Err(no_position(wide(offset), "pwritev")),
-            libc_call,
-        ),
-    }
+/// Defines one export of the positioned scatter/gather family: libc's function of that name on a plain
+/// descriptor. On a secure socket: without flags, the kernel's answer for a socket (a socket has no
+/// file position: EINVAL for a negative offset, else ESPIPE) and nothing moves; with flags (the `*v2`
+/// calls), `$secure`, which takes offset -1 as the current position.
+macro_rules! positioned {
+    ($(#[$doc:meta])* fn $name:ident(offset: $off:ty)) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        #[doc = concat!("As libc's `", stringify!($name), "`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            fd: c_int,
+            iov: *const libc::iovec,
+            count: c_int,
+            offset: $off,
+        ) -> ssize_t {
+            // SAFETY: the caller's arguments, passed through to libc.
+            let libc_call = || unsafe { real::$name(fd, iov, count, offset) };
+            match table::lookup(fd) {
+                None => plain(stringify!($name), libc_call()),
+                Some(binding) => on_secure(
+                    stringify!($name),
+                    fd,
+                    binding,
+                    -1,
+                    |_| Err(no_position(wide(offset), stringify!($name))),
+                    libc_call,
+                ),
+            }
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident(offset: $off:ty, flags) => $secure:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        #[doc = concat!("As libc's `", stringify!($name), "`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(
+            fd: c_int,
+            iov: *const libc::iovec,
+            count: c_int,
+            offset: $off,
+            flags: c_int,
+        ) -> ssize_t {
+            // SAFETY: the caller's arguments, passed through to libc.
+            let libc_call = || unsafe { real::$name(fd, iov, count, offset, flags) };
+            match table::lookup(fd) {
+                None => plain(stringify!($name), libc_call()),
+                Some(binding) => on_secure(
+                    stringify!($name),
+                    fd,
+                    binding,
+                    -1,
+                    // SAFETY: the caller vouches for `count` iovecs.
+                    |sock| unsafe {
+                        $secure(sock, iov, count, wide(offset), flags, stringify!($name))
+                    },
+                    libc_call,
+                ),
+            }
+        }
+    };
 }
 
-/// Implements glibc `pwritev64`, as `pwritev`.
-///
-/// # Safety
-/// As libc's `pwritev64`.
-#[no_mangle]
-pub unsafe extern "C" fn pwritev64(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off64_t,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::pwritev64(fd, iov, count, offset) };
-    match table::lookup(fd) {
-        None => plain("pwritev64", libc_call()),
-        Some(binding) => on_secure(
-            "pwritev64",
-            fd,
-            binding,
-            -1,
-            |_| Err(no_position(offset, "pwritev64")),
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements POSIX `pwritev`. A socket has no file position: on a secure socket the answer is the
+    /// kernel's (EINVAL for a negative offset, else ESPIPE) and nothing is sent.
+    fn pwritev(offset: libc::off_t)
 }
-
-/// Implements Linux `pwritev2`. On a secure socket, offset -1 (the current position) is `writev`
-/// through TLS (RWF_NOWAIT: without waiting); any other offset fails as the kernel fails it for a
-/// socket (ESPIPE, or EINVAL when negative), and nothing is sent.
-///
-/// # Safety
-/// As libc's `pwritev2`.
-#[no_mangle]
-pub unsafe extern "C" fn pwritev2(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off_t,
-    flags: c_int,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::pwritev2(fd, iov, count, offset, flags) };
-    match table::lookup(fd) {
-        None => plain("pwritev2", libc_call()),
-        Some(binding) => on_secure(
-            "pwritev2",
-            fd,
-            binding,
-            -1,
-            // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe { pwrite_secure(sock, iov, count, wide(offset), flags, "pwritev2") },
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements glibc `pwritev64`, as `pwritev`.
+    fn pwritev64(offset: libc::off64_t)
 }
-
-/// Implements glibc `pwritev64v2`, as `pwritev2`.
-///
-/// # Safety
-/// As libc's `pwritev64v2`.
-#[no_mangle]
-pub unsafe extern "C" fn pwritev64v2(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off64_t,
-    flags: c_int,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::pwritev64v2(fd, iov, count, offset, flags) };
-    match table::lookup(fd) {
-        None => plain("pwritev64v2", libc_call()),
-        Some(binding) => on_secure(
-            "pwritev64v2",
-            fd,
-            binding,
-            -1,
-            // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe { pwrite_secure(sock, iov, count, offset, flags, "pwritev64v2") },
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements Linux `pwritev2`. On a secure socket, offset -1 (the current position) is `writev`
+    /// through TLS (RWF_NOWAIT: without waiting); any other offset fails as the kernel fails it for a
+    /// socket (ESPIPE, or EINVAL when negative), and nothing is sent.
+    fn pwritev2(offset: libc::off_t, flags) => pwrite_secure
 }
-
-/// Implements POSIX `preadv`: on a secure socket, EINVAL for a negative offset, else ESPIPE (a
-/// socket cannot seek), and nothing is read.
-///
-/// # Safety
-/// As libc's `preadv`.
-#[no_mangle]
-pub unsafe extern "C" fn preadv(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off_t,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::preadv(fd, iov, count, offset) };
-    match table::lookup(fd) {
-        None => plain("preadv", libc_call()),
-        Some(binding) => on_secure(
-            "preadv",
-            fd,
-            binding,
-            -1,
-            |_| Err(no_position(wide(offset), "preadv")),
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements glibc `pwritev64v2`, as `pwritev2`.
+    fn pwritev64v2(offset: libc::off64_t, flags) => pwrite_secure
 }
-
-/// Implements glibc `preadv64`, as `preadv`.
-///
-/// # Safety
-/// As libc's `preadv64`.
-#[no_mangle]
-pub unsafe extern "C" fn preadv64(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off64_t,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::preadv64(fd, iov, count, offset) };
-    match table::lookup(fd) {
-        None => plain("preadv64", libc_call()),
-        Some(binding) => on_secure(
-            "preadv64",
-            fd,
-            binding,
-            -1,
-            |_| Err(no_position(offset, "preadv64")),
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements POSIX `preadv`: on a secure socket, EINVAL for a negative offset, else ESPIPE (a
+    /// socket cannot seek), and nothing is read.
+    fn preadv(offset: libc::off_t)
 }
-
-/// Implements Linux `preadv2`: on a secure socket, offset -1 is `readv` of decrypted data
-/// (RWF_NOWAIT: without waiting); other offsets fail as for `preadv`.
-///
-/// # Safety
-/// As libc's `preadv2`.
-#[no_mangle]
-pub unsafe extern "C" fn preadv2(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off_t,
-    flags: c_int,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::preadv2(fd, iov, count, offset, flags) };
-    match table::lookup(fd) {
-        None => plain("preadv2", libc_call()),
-        Some(binding) => on_secure(
-            "preadv2",
-            fd,
-            binding,
-            -1,
-            // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe { pread_secure(sock, iov, count, wide(offset), flags, "preadv2") },
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements glibc `preadv64`, as `preadv`.
+    fn preadv64(offset: libc::off64_t)
 }
-
-/// Implements glibc `preadv64v2`, as `preadv2`.
-///
-/// # Safety
-/// As libc's `preadv64v2`.
-#[no_mangle]
-pub unsafe extern "C" fn preadv64v2(
-    fd: c_int,
-    iov: *const libc::iovec,
-    count: c_int,
-    offset: libc::off64_t,
-    flags: c_int,
-) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::preadv64v2(fd, iov, count, offset, flags) };
-    match table::lookup(fd) {
-        None => plain("preadv64v2", libc_call()),
-        Some(binding) => on_secure(
-            "preadv64v2",
-            fd,
-            binding,
-            -1,
-            // SAFETY: the caller vouches for `count` iovecs.
-            |sock| unsafe { pread_secure(sock, iov, count, offset, flags, "preadv64v2") },
-            libc_call,
-        ),
-    }
+positioned! {
+    /// Implements Linux `preadv2`: on a secure socket, offset -1 is `readv` of decrypted data
+    /// (RWF_NOWAIT: without waiting); other offsets fail as for `preadv`.
+    fn preadv2(offset: libc::off_t, flags) => pread_secure
+}
+positioned! {
+    /// Implements glibc `preadv64v2`, as `preadv2`.
+    fn preadv64v2(offset: libc::off64_t, flags) => pread_secure
 }
 
 // ---- glibc's exported aliases: a program (or a library) may call these names directly ----
