@@ -1,5 +1,5 @@
 //! The Windows CE secure-socket ABI: constants, structures and hook types exactly as the CE SDK's
-//! `sslsock.h` had them (ABI.md §1), plus sslsock's few extension values.
+//! `sslsock.h` had them (docs/api.md), plus sslsock's few extension values.
 //!
 //! cbindgen turns this file into `include/sslsock.h`. The Windows base types (`DWORD`, `LPVOID`, ...)
 //! are declared here for Rust and excluded from the generated header, which takes them from the

@@ -67,7 +67,7 @@ fn bytes_of<T: Copy>(value: &T) -> &[u8] {
     unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
 }
 
-/// Implements Winsock `WSAIoctl` for the CE secure-socket control codes (ABI.md §1), plus FIONBIO and
+/// Implements Winsock `WSAIoctl` for the CE secure-socket control codes (docs/api.md), plus FIONBIO and
 /// FIONREAD. `lpcbBytesReturned` may be NULL; an output buffer given with a SET code is ignored;
 /// overlapped I/O is not supported (WSAEOPNOTSUPP).
 ///

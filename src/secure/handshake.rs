@@ -452,7 +452,7 @@ impl SecureSocket {
                     .is_some()
                     .then(|| pending.context.clone());
                 session.phase = Phase::Established(Box::new(conn));
-                session.kernel_wanted = super::ktls::wanted();
+                session.kernel_wanted = SecureSocket::kernel_tls_wanted();
                 Ok(())
             }
             Ok(Step::WouldBlock) => {

@@ -313,6 +313,11 @@ impl SecureSocket {
         closed
     }
 
+    /// Whether kernel TLS is wanted for a session that has just been established (`ktls`).
+    pub(super) fn kernel_tls_wanted() -> bool {
+        super::ktls::wanted()
+    }
+
     /// Whether the socket's last descriptor has been closed in the kernel (after `close` waited for the
     /// calls in progress): its number is libc's again.
     pub fn is_descriptor_closed(&self) -> bool {
@@ -411,7 +416,7 @@ impl SecureSocket {
 
     // ---- settings (before the handshake) ----
 
-    /// The session, for a setting that freezes when `connect` starts (ABI.md: SO_SECURE, flags, peer
+    /// The session, for a setting that freezes when `connect` starts (docs/security.md "Settings": SO_SECURE, flags, peer
     /// name, protocols, hook): WSAEINPROGRESS while connect (TCP or handshake) runs, WSAEISCONN after.
     fn frozen_settings(&self, what: &'static str) -> Result<MutexGuard<'_, Session>> {
         let session = self.state.lock();
@@ -784,14 +789,7 @@ impl SecureSocket {
                     return;
                 }
                 session.write_shut = true;
-                if let Phase::Established(conn) = &mut session.phase {
-                    conn.send_close_notify();
-                    while conn.wants_write() {
-                        if conn.write_tls(&mut out.buf).is_err() {
-                            break;
-                        }
-                    }
-                }
+                queue_close_notify(&mut session, &mut out);
                 drop(session);
                 let _ = self.io(|fd| out.send_now(fd));
             }
@@ -802,7 +800,7 @@ impl SecureSocket {
         let _ = self.io(|fd| fd::shutdown(fd, libc::SHUT_WR));
     }
 
-    /// The server closed TCP without close_notify (ABI.md: End of stream).
+    /// The server closed TCP without close_notify (docs/api.md, `recv`; README "The contract's decisions").
     fn unclean_end(&self) -> Result<Step> {
         let at_boundary = self.inbound.lock().records.at_boundary();
         // A truncated stream fails the socket, as any TLS failure does: nothing more is sent.
@@ -1186,14 +1184,7 @@ impl SecureSocket {
             if !session.write_shut {
                 session.write_shut = true;
                 let kernel = matches!(session.phase, Phase::Kernel(_));
-                if let Phase::Established(conn) = &mut session.phase {
-                    conn.send_close_notify();
-                    while conn.wants_write() {
-                        if conn.write_tls(&mut out.buf).is_err() {
-                            break;
-                        }
-                    }
-                }
+                queue_close_notify(&mut session, &mut out);
                 drop(session);
                 log!(
                     Level::Debug,
@@ -1273,19 +1264,10 @@ impl SecureSocket {
             if let Some(mut out) = self.outbound.try_lock() {
                 if let Some(mut session) = self.state.try_lock() {
                     if !session.write_shut {
-                        match &mut session.phase {
-                            Phase::Established(conn) => {
-                                conn.send_close_notify();
-                                while conn.wants_write() {
-                                    if conn.write_tls(&mut out.buf).is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                            Phase::Kernel(_) => {
-                                let _ = self.io(super::ktls::send_close_notify);
-                            }
-                            _ => {}
+                        if matches!(session.phase, Phase::Kernel(_)) {
+                            let _ = self.io(super::ktls::send_close_notify);
+                        } else {
+                            queue_close_notify(&mut session, &mut out);
                         }
                     }
                 }
@@ -1313,7 +1295,18 @@ pub(super) fn fail_session(session: &mut Session, error: Error, sock: &SecureSoc
     let _ = sock.io(|fd| fd::shutdown(fd, libc::SHUT_RDWR));
 }
 
-/// A rustls error in words.
+/// Queue our close_notify (rustls' userspace records) behind what `out` already holds.
+fn queue_close_notify(session: &mut Session, out: &mut Outbound) {
+    if let Phase::Established(conn) = &mut session.phase {
+        conn.send_close_notify();
+        while conn.wants_write() {
+            if conn.write_tls(&mut out.buf).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// The records rustls has queued (its last words on a failing connection: an alert, close_notify),
 /// taken out to be sent with no lock held.
 pub(super) fn queued_tls(conn: &mut ClientConnection) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! The C library underneath us.
 //!
 //! sslsock exports `send`, `recv`, `close`, ... so inside this library those names resolve to our own
-//! functions too (DESIGN.md, hard part 1). Every descriptor call sslsock makes for itself therefore goes
+//! functions too (docs/architecture.md, "Why it is shaped this way"). Every descriptor call sslsock makes for itself therefore goes
 //! through [`real`], which binds libc's function with `dlsym(RTLD_NEXT, ...)` on first use, caches it in an
 //! atomic (no lock, no allocation of ours), and aborts with a message rather than bind our own symbol.
 
