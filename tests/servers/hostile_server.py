@@ -52,7 +52,7 @@ everything before it, with no timing guess) and then:
   oversize-app     an encrypted record of 2^14+1 plaintext bytes
   oversize-app-header  a record header announcing 65535 bytes, and the bytes
   drip-app         one record of 16 KiB dripped one byte every 50 ms
-  flood-tickets    (TLS 1.3) NewSessionTicket messages without pause for 4 s: valid
+  flood-tickets    (TLS 1.3) NewSessionTicket messages without pause for 15 s: valid
                    records, none with application data
   reset-mid-record half of a record, RST (SO_LINGER 0)
   reneg            an encrypted HelloRequest; then the server reads the client's answer
@@ -872,13 +872,14 @@ class Conn:
     def s_flood_tickets(self, name):
         # TLS 1.3 only (with TLS 1.2 the server just stops): NewSessionTicket messages, 190 to a
         # record (about 16 KiB: cheap to seal, dear to take in), as fast as the client takes
-        # them, for 4 s: a stream of valid records that never carry application data.
+        # them, for 15 s (or until the client is gone): a stream of valid records that never carry
+        # application data. Long enough that a client ignoring SO_RCVTIMEO is told from a slow one.
         if not self.established(name):
             return self.drain(name)
         self.send(self.data_line())
         if not self.await_go() or not self.tls13:
             return self.drain(name)
-        deadline = time.monotonic() + 4.0
+        deadline = time.monotonic() + 15.0
         n = 0
         while time.monotonic() < deadline:
             msgs = b""
