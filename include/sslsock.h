@@ -44,6 +44,28 @@
 // Signature failure.
 #define SSL_ERR_SIGNATURE 11
 
+// Largest TLS record on the wire: 2^14 bytes of plaintext, at most 2048 bytes of expansion, the
+// 5-byte header (RFC 8446 §5.2, RFC 5246 §6.2.3).
+#define RECORD_MAX (((16 * 1024) + 2048) + 5)
+
+// Plaintext of one full record (2^14).
+#define PLAINTEXT_MAX (16 * 1024)
+
+// The size of a receive buffer: one whole record fits.
+#define RECEIVE_SIZE RECORD_MAX
+
+// The size of a send buffer: four full records, so a large `send` makes one system call per 64 KiB.
+#define SEND_SIZE (4 * RECORD_MAX)
+
+// TLS record content type: alert.
+#define RECORD_ALERT 21
+
+// TLS record content type: handshake.
+#define RECORD_HANDSHAKE 22
+
+// TLS record content type: application data.
+#define RECORD_DATA 23
+
 // A counted byte string (`pCertChain` entries).
 typedef struct {
   // Number of bytes at `pBlobData`.

@@ -20,13 +20,8 @@ pub mod error;
 #[cfg(not(miri))]
 pub mod ffi;
 mod fork;
-pub mod heap;
 mod log;
 pub mod secure;
 mod settings;
 pub mod sys;
 pub mod table;
-
-/// Large blocks at half a page: see [`heap`] (copies inside rustls otherwise suffer 4K aliasing).
-#[global_allocator]
-static HEAP: heap::Heap = heap::Heap;

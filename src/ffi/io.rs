@@ -7,7 +7,7 @@ use libc::{size_t, ssize_t};
 
 use super::{guard, in_bytes, on_secure, out_bytes, plain};
 use crate::error::{Error, Result, WsaCode};
-use crate::secure::{RecvFlags, SecureSocket};
+use crate::secure::{RecvFlags, SecureSocket, SendFlags};
 use crate::sys::real;
 use crate::table;
 
@@ -30,7 +30,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
             |sock| {
                 // SAFETY: the caller vouches for `len` readable bytes at `buf`.
                 let data = unsafe { in_bytes(buf, len, "send") }?;
-                sock.send(data, flags).map(|n| n as ssize_t)
+                sock.send(data, SendFlags::from_c(flags)).map(|n| n as ssize_t)
             },
             libc_call,
         ),
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
             |sock| {
                 // SAFETY: the caller vouches for `len` readable bytes at `buf`.
                 let data = unsafe { in_bytes(buf, len, "write") }?;
-                sock.send(data, 0).map(|n| n as ssize_t)
+                sock.send(data, SendFlags::default()).map(|n| n as ssize_t)
             },
             libc_call,
         ),
@@ -226,7 +226,7 @@ fn send_vectored(
         if bytes.is_empty() {
             return Ok(true);
         }
-        match sock.send(bytes, flags) {
+        match sock.send(bytes, SendFlags::from_c(flags)) {
             Ok(n) => {
                 *total += n;
                 Ok(n == bytes.len())
@@ -332,7 +332,7 @@ pub unsafe extern "C" fn sendto(
             |sock| {
                 // SAFETY: the caller vouches for `len` readable bytes at `buf`.
                 let data = unsafe { in_bytes(buf, len, "sendto") }?;
-                sock.send(data, flags).map(|n| n as ssize_t)
+                sock.send(data, SendFlags::from_c(flags)).map(|n| n as ssize_t)
             },
             libc_call,
         ),
@@ -628,7 +628,7 @@ fn sendfile_secure(
         if got == 0 {
             break;
         }
-        let sent = match sock.send(&buf[..got as usize], 0) {
+        let sent = match sock.send(&buf[..got as usize], SendFlags::default()) {
             Ok(n) => n,
             Err(e) if total > 0 && e.is_would_block() => break,
             Err(e) => return Err(e),
@@ -1042,4 +1042,27 @@ pub unsafe extern "C" fn __recvfrom_chk(
     }
     // SAFETY: as `recvfrom`.
     unsafe { recvfrom(fd, buf, len, flags, addr, alen) }
+}
+
+impl RecvFlags {
+    /// From the C flag word of `recv`/`recvfrom`/`recvmsg`.
+    pub fn from_c(flags: c_int) -> RecvFlags {
+        RecvFlags {
+            peek: flags & libc::MSG_PEEK != 0,
+            wait_all: flags & libc::MSG_WAITALL != 0,
+            dont_wait: flags & libc::MSG_DONTWAIT != 0,
+            oob: flags & libc::MSG_OOB != 0,
+        }
+    }
+}
+
+impl SendFlags {
+    /// From the C flag word of `send`/`sendto`/`sendmsg`.
+    pub fn from_c(flags: c_int) -> SendFlags {
+        SendFlags {
+            dont_wait: flags & libc::MSG_DONTWAIT != 0,
+            oob: flags & libc::MSG_OOB != 0,
+            more: flags & libc::MSG_MORE != 0,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use std::ffi::c_int;
 
 use super::{guard, on_secure, plain, SOCKET_ERROR};
+use crate::secure::Shut;
 use crate::error::{Error, WsaCode};
 use crate::sys::{fd, real};
 use crate::table;
@@ -91,6 +92,11 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
                         ),
                     ));
                 }
+                let how = match how {
+                    libc::SHUT_RD => Shut::Read,
+                    libc::SHUT_WR => Shut::Write,
+                    _ => Shut::Both,
+                };
                 sock.shutdown(how).map(|()| 0)
             },
             libc_call,

@@ -179,7 +179,7 @@ static CONFIGS: Mutex<BTreeMap<ConfigKey, Arc<ClientConfig>>> = Mutex::new(BTree
 /// The configuration cache, the session cache and kernel TLS's answers, locked in that order for
 /// `fork` (locks 2 to 4 of `fork`'s note); the fields drop in the reverse order.
 pub struct HeldForFork {
-    _ktls: super::ktls::HeldAnswers,
+    _ktls: super::records::kernel::HeldAnswers,
     _sessions: Option<HeldSessions>,
     _configs: MutexGuard<'static, BTreeMap<ConfigKey, Arc<ClientConfig>>>,
 }
@@ -190,7 +190,7 @@ pub fn hold_for_fork() -> HeldForFork {
     let configs = lock(&CONFIGS);
     let sessions = SESSIONS.get().map(|s| s.hold_for_fork());
     HeldForFork {
-        _ktls: super::ktls::hold_for_fork(),
+        _ktls: super::records::kernel::hold_for_fork(),
         _sessions: sessions,
         _configs: configs,
     }

@@ -1,6 +1,6 @@
 //! `SSLCONNECTIONINFO` from what rustls negotiated: Schannel protocol bits and wincrypt ALG_IDs.
 
-use rustls::{CipherSuite, ClientConnection, NamedGroup, ProtocolVersion};
+use rustls::{CipherSuite, CommonState, NamedGroup, ProtocolVersion};
 
 use crate::abi::{
     CALG_AES_128, CALG_AES_256, CALG_DH_EPHEM, CALG_ECDH_EPHEM, CALG_SHA_256, CALG_SHA_384,
@@ -9,7 +9,7 @@ use crate::abi::{
 };
 
 /// The connection info of a completed handshake.
-pub fn connection_info(conn: &ClientConnection) -> SSLCONNECTIONINFO {
+pub fn connection_info(conn: &CommonState) -> SSLCONNECTIONINFO {
     let mut info = SSLCONNECTIONINFO {
         dwProtocol: match conn.protocol_version() {
             Some(ProtocolVersion::TLSv1_3) => SSL_PROT_TLS1_3_CLIENT,

@@ -121,6 +121,16 @@ pub fn recv_flags(fd: c_int, buf: &mut [u8], flags: c_int) -> Result<usize, Errn
     }
 }
 
+/// `ioctl(FIONREAD)`: the bytes the kernel holds for reading.
+pub fn bytes_to_read(fd: c_int) -> Result<usize, Errno> {
+    let mut n: c_int = 0;
+    // SAFETY: FIONREAD writes one int at the pointer given; sslsock does not export ioctl.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } != 0 {
+        return Err(errno());
+    }
+    Ok(n.max(0) as usize)
+}
+
 /// Wait until `fd` has one of `events` (POLLIN / POLLOUT) or `deadline` passes. Returns the revents,
 /// or 0 at the deadline. EINTR restarts the wait with the time left.
 pub fn wait(fd: c_int, events: i16, deadline: Option<Instant>) -> Result<i16, Errno> {

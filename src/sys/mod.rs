@@ -6,4 +6,5 @@
 //! atomic (no lock, no allocation of ours), and aborts with a message rather than bind our own symbol.
 
 pub mod fd;
+pub mod ktls;
 pub mod real;
