@@ -30,7 +30,8 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
             |sock| {
                 // SAFETY: the caller vouches for `len` readable bytes at `buf`.
                 let data = unsafe { in_bytes(buf, len, "send") }?;
-                sock.send(data, SendFlags::from_c(flags)).map(|n| n as ssize_t)
+                sock.send(data, SendFlags::from_c(flags))
+                    .map(|n| n as ssize_t)
             },
             libc_call,
         ),
@@ -332,7 +333,8 @@ pub unsafe extern "C" fn sendto(
             |sock| {
                 // SAFETY: the caller vouches for `len` readable bytes at `buf`.
                 let data = unsafe { in_bytes(buf, len, "sendto") }?;
-                sock.send(data, SendFlags::from_c(flags)).map(|n| n as ssize_t)
+                sock.send(data, SendFlags::from_c(flags))
+                    .map(|n| n as ssize_t)
             },
             libc_call,
         ),

@@ -3,8 +3,8 @@
 use std::ffi::c_int;
 
 use super::{guard, on_secure, plain, SOCKET_ERROR};
-use crate::secure::Shut;
 use crate::error::{Error, WsaCode};
+use crate::secure::Shut;
 use crate::sys::{fd, real};
 use crate::table;
 

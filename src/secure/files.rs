@@ -110,7 +110,10 @@ mod tests {
     fn devices_directories_and_fifos_are_refused_at_once() {
         let dir = scratch("kinds");
         let fifo = dir.join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success(), "mkfifo {}", fifo.display());
         for (path, kind) in [
             ("/dev/zero", "(a character device)"),

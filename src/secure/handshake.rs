@@ -60,11 +60,15 @@ pub struct Handshake {
     /// Set when the handshake is complete and a blocking caller waits for the server's verdict on our
     /// client certificate (TLS 1.3).
     verdict_wait: Option<Instant>,
+    /// The server's close_notify came right behind its last handshake message (data before it is
+    /// held): the session is complete, and its data ends there.
+    peer_closed: bool,
 }
 
 /// What the state of the connection asked for.
 enum Act {
     Again,
+    PeerClosed,
     Send,
     Read,
     Complete,
@@ -85,6 +89,7 @@ impl Handshake {
             inbound: Inbound::default(),
             outbound: Outbound::default(),
             verdict_wait: None,
+            peer_closed: false,
         }
     }
 
@@ -164,11 +169,7 @@ impl Handshake {
                     Act::Again
                 }
                 Ok(ConnectionState::WriteTraffic(_)) => Act::Complete,
-                Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
-                    return Err(aborted(
-                        "the server closed the connection (close_notify) during the TLS handshake".into(),
-                    ))
-                }
+                Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => Act::PeerClosed,
                 Ok(_) => Act::Read,
                 Err(e) => {
                     *start += discard;
@@ -178,6 +179,17 @@ impl Handshake {
             *start += discard;
             match act {
                 Act::Again => {}
+                Act::PeerClosed if self.conn.is_handshaking() => {
+                    return Err(aborted(
+                        "the server closed the connection (close_notify) during the TLS handshake"
+                            .into(),
+                    ))
+                }
+                // Right behind the server's last handshake message: the session is complete.
+                Act::PeerClosed => {
+                    self.peer_closed = true;
+                    return Ok(true);
+                }
                 Act::Send if !driver.blocking => return Ok(false),
                 Act::Send => {
                     let until =
@@ -189,6 +201,7 @@ impl Handshake {
                     // Finished. A blocking handshake waits (briefly) for its verdict, so that a refusal
                     // fails the handshake call itself rather than the first recv.
                     let awaiting = driver.blocking
+                        && !self.peer_closed
                         && self.verdict_wait.is_none()
                         && self.context.client_cert_requested.load(Ordering::Relaxed)
                         && self.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
@@ -197,7 +210,10 @@ impl Handshake {
                     }
                     let until = Instant::now() + CLIENT_AUTH_VERDICT_WAIT;
                     self.verdict_wait = Some(until);
-                    match driver.wire.call(|fd| crate::sys::fd::wait(fd, libc::POLLIN, Some(until))) {
+                    match driver
+                        .wire
+                        .call(|fd| crate::sys::fd::wait(fd, libc::POLLIN, Some(until)))
+                    {
                         Ok(0) | Err(_) => return Ok(true),
                         Ok(_) => match self.inbound.fill(driver.wire) {
                             Ok(_) => {} // taken in above; then complete
@@ -240,7 +256,11 @@ impl Handshake {
     }
 
     /// The complete handshake as a record layer, after the certificate decision of a resumed session.
-    pub fn finish(mut self, wire: &Wire, closed: &dyn Fn() -> Option<Error>) -> Result<Established> {
+    pub fn finish(
+        mut self,
+        wire: &Wire,
+        closed: &dyn Fn() -> Option<Error>,
+    ) -> Result<Established> {
         let judged = self.judge_resumed(closed);
         let info = super::info::connection_info(&self.conn);
         let tickets = self
@@ -248,7 +268,7 @@ impl Handshake {
             .session_scope
             .is_some()
             .then(|| self.context.clone());
-        let mut records = Box::new(UserRecords::new(self.conn, tickets));
+        let mut records = Box::new(UserRecords::new(self.conn, tickets, self.peer_closed));
         if let Err(e) = judged {
             // The handshake is over on our side: end it with close_notify, never anything else.
             records.close_notify(&mut self.inbound, &mut self.outbound, wire);

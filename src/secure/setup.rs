@@ -27,12 +27,10 @@ impl SecureSocket {
                     format!("{what}: connect has started (settings freeze when connect starts)"),
                 ))
             }
-            Phase::Plaintext | Phase::Records(_) | Phase::Failed(_) => {
-                Err(Error::new(
-                    WsaCode::EISCONN,
-                    format!("{what}: the socket is connected (set it before connect)"),
-                ))
-            }
+            Phase::Plaintext | Phase::Records(_) | Phase::Failed(_) => Err(Error::new(
+                WsaCode::EISCONN,
+                format!("{what}: the socket is connected (set it before connect)"),
+            )),
         }
     }
 
@@ -202,5 +200,4 @@ impl SecureSocket {
             )),
         }
     }
-
 }

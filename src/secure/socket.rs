@@ -290,7 +290,11 @@ impl SecureSocket {
                 if !session.write_shut {
                     session.write_shut = true;
                     if let Phase::Records(records) = &mut session.phase {
-                        records.close_notify(&mut session.inbound, &mut session.outbound, &self.wire);
+                        records.close_notify(
+                            &mut session.inbound,
+                            &mut session.outbound,
+                            &self.wire,
+                        );
                     }
                 }
             }

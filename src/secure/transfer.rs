@@ -182,7 +182,8 @@ impl SecureSocket {
                 if !s.outbound.is_empty() {
                     let _ = s.outbound.send_now(&self.wire);
                 }
-                let got = records.recv(&mut s.inbound, &mut s.outbound, &self.wire, buf, flags.peek);
+                let got =
+                    records.recv(&mut s.inbound, &mut s.outbound, &self.wire, buf, flags.peek);
                 s.inbound.release_if_empty();
                 match got {
                     Ok(Got::Data(n)) => Ok(Once::Data(n)),
@@ -243,15 +244,21 @@ impl SecureSocket {
     /// For `select`: whether a read would return at once without the kernel's help (data already
     /// decrypted, the end reached, or a failure to report).
     pub fn readable_now(&self) -> bool {
-        let session = self.state.lock();
-        match &session.phase {
+        let mut session = self.state.lock();
+        let s = &mut *session;
+        match &mut s.phase {
             Phase::Failed(_) => true,
             Phase::Records(Records::User(u)) => {
-                !session.inbound.held.is_empty() || u.peer_closed() || session.inbound.eof || session.read_shut
+                // Whole records a read left behind (its buffer was full) are taken in first.
+                if let Err(failed) = u.take_in(&mut s.inbound, &mut s.outbound, &self.wire) {
+                    fail_session(s, failed.error, self);
+                    return true;
+                }
+                !s.inbound.held.is_empty() || u.peer_closed() || s.inbound.eof || s.read_shut
             }
             // The kernel's own readiness is right for kernel TLS (a whole record decrypted).
-            Phase::Records(Records::Kernel(k)) => k.peer_closed() || session.read_shut,
-            _ => session.read_shut,
+            Phase::Records(Records::Kernel(k)) => k.peer_closed() || s.read_shut,
+            _ => s.read_shut,
         }
     }
 
@@ -333,7 +340,10 @@ impl SecureSocket {
         let mut sent = 0;
         let mut deadline = None;
         loop {
-            match self.wire.call(|fd| fd::send_flags(fd, &data[sent..], c_flags)) {
+            match self
+                .wire
+                .call(|fd| fd::send_flags(fd, &data[sent..], c_flags))
+            {
                 Ok(n) => {
                     sent += n;
                     if sent == data.len() {
@@ -400,7 +410,8 @@ impl SecureSocket {
                     }
                 };
                 if flushed && taken < data.len() {
-                    match records.send(&mut s.inbound, &mut s.outbound, &self.wire, &data[taken..]) {
+                    match records.send(&mut s.inbound, &mut s.outbound, &self.wire, &data[taken..])
+                    {
                         Ok(n) => taken += n,
                         Err(error) => {
                             fail_session(s, error.clone(), self);
@@ -421,12 +432,9 @@ impl SecureSocket {
                     n => Ok(n),
                 };
             }
+            // A blocking send that cannot finish fails (WSAETIMEDOUT at SO_SNDTIMEO), as Winsock's does.
             let until = *deadline.get_or_insert_with(|| self.deadline(libc::SO_SNDTIMEO));
-            match self.wait(libc::POLLOUT, until, "send") {
-                Ok(()) => {}
-                Err(e) if taken > 0 && e.code() == WsaCode::ETIMEDOUT => return Ok(taken),
-                Err(e) => return Err(e),
-            }
+            self.wait(libc::POLLOUT, until, "send")?;
         }
     }
 
@@ -437,9 +445,20 @@ impl SecureSocket {
     pub fn shutdown(&self, how: Shut) -> Result<()> {
         let _call = self.enter()?;
         if how.writes() {
+            // A writer waiting for room (a peer that does not read) holds `writers`: then no
+            // close_notify of ours behind its records, but the kernel shutdown below wakes the writer,
+            // as libc's shutdown would.
+            let writers = self.writers.try_lock();
             let mut session = self.state.lock();
             let s = &mut *session;
-            if !s.write_shut {
+            if writers.is_none() {
+                s.write_shut = true;
+                log!(
+                    Level::Debug,
+                    "fd {}: shutdown({how:?}) while a send waits: no close_notify, TCP shut down",
+                    self.fd()
+                );
+            } else if !s.write_shut {
                 s.write_shut = true;
                 let mut waiting = false;
                 if let Phase::Records(records) = &mut s.phase {
@@ -520,7 +539,9 @@ impl SecureSocket {
             }
         }
         let placeholder = Error::new(WsaCode::ECONNABORTED, "kernel TLS: switching");
-        let Phase::Records(Records::User(user)) = std::mem::replace(&mut s.phase, Phase::Failed(placeholder)) else {
+        let Phase::Records(Records::User(user)) =
+            std::mem::replace(&mut s.phase, Phase::Failed(placeholder))
+        else {
             return;
         };
         match kernel::switch(user, &s.inbound, &s.outbound, &self.wire) {

@@ -37,10 +37,7 @@ impl Wire {
     }
 
     /// One non-blocking system call on the descriptor, under the gate: EPIPE once sealed.
-    pub fn call<T>(
-        &self,
-        call: impl FnOnce(c_int) -> Result<T, Errno>,
-    ) -> Result<T, Errno> {
+    pub fn call<T>(&self, call: impl FnOnce(c_int) -> Result<T, Errno>) -> Result<T, Errno> {
         let sealed = self.gate.read();
         if *sealed {
             return Err(libc::EPIPE);

@@ -35,8 +35,8 @@ use crate::secure::verify::{self, HandshakeContext};
 use crate::secure::wire::Wire;
 use crate::settings::{self, Level};
 use crate::sys::ktls::{
-    self, crypto_info_from_parts, errno_name, CryptoInfo, Direction, RECORD_ALERT,
-    RECORD_DATA, RECORD_HANDSHAKE, TLS_1_2_VERSION, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
+    self, crypto_info_from_parts, errno_name, CryptoInfo, Direction, RECORD_ALERT, RECORD_DATA,
+    RECORD_HANDSHAKE, TLS_1_2_VERSION, TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128,
     TLS_CIPHER_AES_GCM_256, TLS_CIPHER_CHACHA20_POLY1305,
 };
 
@@ -210,7 +210,12 @@ fn read_error(errno: c_int) -> Failed {
 
 /// Hand the records of `records` to the kernel if it takes them. The caller has checked that the
 /// socket is established, quiet (nothing held in `inbound` or `out`) and not shut down.
-pub fn switch(records: Box<UserRecords>, inbound: &Inbound, out: &Outbound, wire: &Wire) -> Result<KernelRecords, NoSwitch> {
+pub fn switch(
+    records: Box<UserRecords>,
+    inbound: &Inbound,
+    out: &Outbound,
+    wire: &Wire,
+) -> Result<KernelRecords, NoSwitch> {
     let fd = wire.fd();
     if inbound.has_ciphertext() || !inbound.held.is_empty() || inbound.eof || !out.is_empty() {
         return Err(NoSwitch::NotYet(records));
@@ -233,20 +238,29 @@ pub fn switch(records: Box<UserRecords>, inbound: &Inbound, out: &Outbound, wire
         if ktls::means_unavailable(errno) {
             mark_unavailable(errno);
         } else {
-            log!(Level::Debug, "fd {fd}: TCP_ULP tls: {}: rustls does the records", errno_name(errno));
+            log!(
+                Level::Debug,
+                "fd {fd}: TCP_ULP tls: {}: rustls does the records",
+                errno_name(errno)
+            );
         }
         return Err(NoSwitch::Never(records));
     }
     if let Err(why) = kernel_takes(version, cipher) {
         // The upper layer is attached but has no keys: the socket passes bytes through as before.
-        log!(Level::Debug, "fd {fd}: kernel TLS refuses {suite:?} ({why}): rustls does the records");
+        log!(
+            Level::Debug,
+            "fd {fd}: kernel TLS refuses {suite:?} ({why}): rustls does the records"
+        );
         return Err(NoSwitch::Never(records));
     }
     // From here on there is no way back to rustls.
     let failed = |why: String| {
         let error = Error::new(
             WsaCode::ECONNABORTED,
-            format!("kernel TLS: {why}; the connection cannot continue (SSLSOCK_KTLS=0 avoids this)"),
+            format!(
+                "kernel TLS: {why}; the connection cannot continue (SSLSOCK_KTLS=0 avoids this)"
+            ),
         );
         NoSwitch::Failed(error)
     };
@@ -259,8 +273,12 @@ pub fn switch(records: Box<UserRecords>, inbound: &Inbound, out: &Outbound, wire
         ("TLS_TX", Direction::Send, &secrets.tx),
         ("TLS_RX", Direction::Receive, &secrets.rx),
     ] {
-        let Some(info) = crypto_info(version, secret, *seq, direction).filter(|i| i.cipher_type() == cipher) else {
-            return Err(failed(format!("{name}: the keys rustls gave do not match the cipher")));
+        let Some(info) =
+            crypto_info(version, secret, *seq, direction).filter(|i| i.cipher_type() == cipher)
+        else {
+            return Err(failed(format!(
+                "{name}: the keys rustls gave do not match the cipher"
+            )));
         };
         if let Err(e) = wire.call(|fd| ktls::set_keys(fd, direction, &info)) {
             return Err(failed(format!("{name}: {}", errno_name(e))));
@@ -270,7 +288,11 @@ pub fn switch(records: Box<UserRecords>, inbound: &Inbound, out: &Outbound, wire
     log!(
         Level::Info,
         "fd {fd}: kernel TLS on ({} {suite:?}): the kernel does the records",
-        if version == TLS_1_3_VERSION { "TLS 1.3" } else { "TLS 1.2" }
+        if version == TLS_1_3_VERSION {
+            "TLS 1.3"
+        } else {
+            "TLS 1.2"
+        }
     );
     Ok(KernelRecords {
         conn,
@@ -300,11 +322,17 @@ impl KernelRecords {
             Direction::Send => self.conn.update_tx_secret(),
             Direction::Receive => self.conn.update_rx_secret(),
         };
-        let (seq, secrets) = next.map_err(|e| fail(WsaCode::ECONNABORTED, format!("TLS error: key update: {e}")))?;
+        let (seq, secrets) =
+            next.map_err(|e| fail(WsaCode::ECONNABORTED, format!("TLS error: key update: {e}")))?;
         let cipher = kernel_cipher(self.conn.negotiated_cipher_suite().suite());
         let info = crypto_info(self.version, &secrets, seq, direction)
             .filter(|i| Some(i.cipher_type()) == cipher)
-            .ok_or_else(|| fail(WsaCode::ECONNABORTED, "kernel TLS: the updated keys do not match the cipher".into()))?;
+            .ok_or_else(|| {
+                fail(
+                    WsaCode::ECONNABORTED,
+                    "kernel TLS: the updated keys do not match the cipher".into(),
+                )
+            })?;
         wire.call(|fd| ktls::set_keys(fd, direction, &info)).map_err(|e| {
             fail(
                 WsaCode::ECONNABORTED,
@@ -353,7 +381,10 @@ impl KernelRecords {
                 }
                 _ => Err(fail(
                     WsaCode::ECONNABORTED,
-                    format!("kernel TLS: a malformed alert record ({} bytes)", payload.len()),
+                    format!(
+                        "kernel TLS: a malformed alert record ({} bytes)",
+                        payload.len()
+                    ),
                 )),
             },
             RECORD_HANDSHAKE => {

@@ -60,7 +60,10 @@ pub struct UserRecords {
 }
 
 /// Encode one pending handshake or alert record into `out`.
-fn encode(e: &mut rustls::unbuffered::EncodeTlsData<'_, rustls::client::ClientConnectionData>, out: &mut Outbound) {
+fn encode(
+    e: &mut rustls::unbuffered::EncodeTlsData<'_, rustls::client::ClientConnectionData>,
+    out: &mut Outbound,
+) {
     let mut want = RECORD_MAX;
     loop {
         match e.encode(out.room(want)) {
@@ -96,9 +99,15 @@ pub fn tls_words(e: &rustls::Error) -> String {
 }
 
 /// After rustls failed: encode what it queued for the server (its alert) into `out`.
-pub fn queue_alerts(conn: &mut UnbufferedClientConnection, inbound: &mut Inbound, out: &mut Outbound) {
+pub fn queue_alerts(
+    conn: &mut UnbufferedClientConnection,
+    inbound: &mut Inbound,
+    out: &mut Outbound,
+) {
     for _ in 0..4 {
-        let Inbound { buf, start, end, .. } = &mut *inbound;
+        let Inbound {
+            buf, start, end, ..
+        } = &mut *inbound;
         let status = conn.process_tls_records(&mut buf[*start..*end]);
         let discard = status.discard;
         let again = match status.state {
@@ -141,10 +150,14 @@ fn take_records(
 
 impl UserRecords {
     /// The record layer of a connection whose handshake is complete.
-    pub fn new(conn: UnbufferedClientConnection, tickets: Option<Arc<HandshakeContext>>) -> UserRecords {
+    pub fn new(
+        conn: UnbufferedClientConnection,
+        tickets: Option<Arc<HandshakeContext>>,
+        peer_closed: bool,
+    ) -> UserRecords {
         UserRecords {
             conn,
-            peer_closed: false,
+            peer_closed,
             tickets,
         }
     }
@@ -322,6 +335,26 @@ impl UserRecords {
             return Ok(Got::End(false));
         };
         Err(Failed { data: 0, error })
+    }
+
+    /// Take in the whole records already read (no system call but for sending answers).
+    pub fn take_in(
+        &mut self,
+        inbound: &mut Inbound,
+        out: &mut Outbound,
+        wire: &Wire,
+    ) -> Result<(), Failed> {
+        if !inbound.held.is_empty() || !inbound.has_ciphertext() {
+            return Ok(());
+        }
+        let stop = self.process(inbound, out, &mut [], &mut 0);
+        if !out.is_empty() {
+            let _ = out.send_now(wire);
+        }
+        stop.map(drop).map_err(|e| Failed {
+            data: 0,
+            error: tls_error(&e),
+        })
     }
 
     /// Take in what the kernel has now; Ok(true) when a read would return at once.
