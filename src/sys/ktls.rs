@@ -223,8 +223,6 @@ pub fn crypto_info_from_parts(
     }
 }
 
-/// The argument of `TLS_TX`/`TLS_RX` from what rustls hands over. The GCM variants are told apart by the
-
 /// An errno value in words, with its name for the ones kernel TLS answers.
 pub fn errno_name(errno: c_int) -> String {
     let name = match errno {

@@ -609,6 +609,7 @@ impl KernelRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::ktls::TlsCryptoInfo;
     use rustls::crypto::cipher::{AeadKey, Iv};
     fn iv12() -> [u8; 12] {
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
