@@ -10,11 +10,11 @@
 //! there (its first secure socket would wait for it forever), so `prepare` takes them all, in this
 //! order, and `parent` and `child` release them in the reverse order:
 //!
-//! 1. the one-time initialisation lock ([`init_once`]: trust anchors, CRLs, the crypto provider, the
+//! 1. the one-time initialisation lock (`locks::init_once`: trust anchors, CRLs, the crypto provider, the
 //!    settings, ...), so that no initialisation is inherited half done;
 //! 2. the cache of shared client configurations (`secure::config`);
 //! 3. the session cache (`secure::sessions`);
-//! 4. kernel TLS's answers per protocol and cipher (`secure::ktls`);
+//! 4. kernel TLS's answers per protocol and cipher (`secure::records::kernel`);
 //! 5. every shard of the descriptor table (`table::lock_all`).
 //!
 //! None of these is ever held while taking one before it in this list (each of 2 to 5 is held only
@@ -25,22 +25,15 @@
 //! locked there. The guards of 1 to 4 stay with the forking thread (the one thread that runs all
 //! three handlers) between `prepare` and `parent`/`child`.
 
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
-
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{MutexGuard, Once};
 
 /// Set (for good) by [`watch`], which runs before the first descriptor becomes secure.
 static SECURE_SOCKETS_MADE: AtomicBool = AtomicBool::new(false);
 
-/// The current fork generation of this process (0 until it is a child of a forking sslsock process).
-pub fn generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
-}
-
-/// Register the fork handlers (once). Called by `SecureSocket::new`, i.e. before any descriptor
-/// becomes secure.
+/// Register the fork handlers (once). Called by `table::insert`, i.e. before any descriptor becomes
+/// secure.
 pub fn watch() {
     static REGISTER: Once = Once::new();
     SECURE_SOCKETS_MADE.store(true, Ordering::Release);
@@ -58,61 +51,19 @@ pub fn secure_sockets_made() -> bool {
     SECURE_SOCKETS_MADE.load(Ordering::Acquire)
 }
 
-/// Lock a `std::sync::Mutex` of the ones `prepare` takes, whether or not a panic poisoned it (the
-/// data it guards are caches, consistent after every operation).
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Lock 1 of the module's list: held while a one-time initialisation runs, and by `prepare`.
-static INIT: Mutex<()> = Mutex::new(());
-
-thread_local! {
-    /// How many [`init_once`] calls this thread is inside (an initialisation may need another one).
-    static INIT_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// What `prepare` took on this thread, until `parent` or `child` releases it.
-    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
-}
-
 /// The guards `prepare` keeps. Fields drop in declaration order: the reverse of the taking order.
 struct Held {
     _shared: crate::secure::HeldForFork,
     _init: MutexGuard<'static, ()>,
 }
 
-/// Counts this thread into an initialisation for as long as it lives.
-struct Depth;
-
-impl Depth {
-    fn enter() -> Depth {
-        INIT_DEPTH.with(|d| d.set(d.get() + 1));
-        Depth
-    }
-}
-
-impl Drop for Depth {
-    fn drop(&mut self) {
-        INIT_DEPTH.with(|d| d.set(d.get() - 1));
-    }
-}
-
-/// `cell.get_or_init(init)`, with `init` run under the one-time initialisation lock (lock 1), so that
-/// `fork` waits for it to finish instead of leaving the child a cell that stays "being initialised"
-/// forever. Initialisations may nest (on the same thread the lock is taken once). Costs one atomic
-/// load once the cell is set.
-pub fn init_once<T>(cell: &'static OnceLock<T>, init: impl FnOnce() -> T) -> &'static T {
-    if let Some(value) = cell.get() {
-        return value;
-    }
-    // `INIT_DEPTH` is a const-initialised `Cell` (no destructor), so it is there until the thread ends.
-    let nested = INIT_DEPTH.with(|d| d.get() > 0);
-    let _lock = (!nested).then(|| lock(&INIT));
-    let _depth = Depth::enter();
-    cell.get_or_init(init)
+thread_local! {
+    /// What `prepare` took on this thread, until `parent` or `child` releases it.
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
 extern "C" fn prepare() {
-    let init = lock(&INIT);
+    let init = crate::locks::hold_init();
     let shared = crate::secure::hold_for_fork();
     crate::table::lock_all();
     let held = Held {
@@ -136,7 +87,7 @@ extern "C" fn parent() {
 
 extern "C" fn child() {
     release();
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    crate::table::next_generation();
 }
 
 #[cfg(test)]
@@ -145,21 +96,14 @@ mod tests {
 
     #[test]
     fn a_secure_socket_is_seen_by_the_fast_path() {
-        let _ = crate::secure::SecureSocket::new(-1);
+        let fd = 1 << 20; // never a real descriptor here
+        let socket = crate::secure::SecureSocket::new(fd, crate::table::generation());
+        let _ = crate::table::insert(fd, socket);
         assert!(
             secure_sockets_made(),
-            "SecureSocket::new must call fork::watch: poll and select skip every descriptor without it"
+            "table::insert must call fork::watch: poll and select skip every descriptor without it"
         );
-    }
-
-    #[test]
-    fn initialisations_nest_and_run_once() {
-        static OUTER: OnceLock<u32> = OnceLock::new();
-        static INNER: OnceLock<u32> = OnceLock::new();
-        let value = init_once(&OUTER, || *init_once(&INNER, || 20) + 1);
-        assert_eq!(*value, 21);
-        assert_eq!(*init_once(&OUTER, || 0), 21);
-        assert_eq!(INIT_DEPTH.with(Cell::get), 0);
+        let _ = crate::table::forget(fd);
     }
 
     /// Another thread holds the configuration and session caches when the process forks: `prepare`

@@ -20,6 +20,7 @@ pub mod error;
 #[cfg(not(miri))]
 pub mod ffi;
 mod fork;
+mod locks;
 mod log;
 pub mod secure;
 mod settings;

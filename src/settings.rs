@@ -40,7 +40,7 @@ pub struct Settings {
 /// The process's settings.
 pub fn get() -> &'static Settings {
     static SETTINGS: OnceLock<Settings> = OnceLock::new();
-    crate::fork::init_once(&SETTINGS, read)
+    crate::locks::init_once(&SETTINGS, read)
 }
 
 /// An environment variable, unless the program is setuid.

@@ -24,6 +24,25 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::{Error, Result, WsaCode};
 use crate::secure::SecureSocket;
 
+/// The fork generation of this process: 0, plus one in each child of a forking process (`fork`).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The current fork generation.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// A new generation begins (`fork`'s child handler): every binding made before belongs to the parent.
+pub fn next_generation() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Whether `socket` was inherited across `fork`: the parent owns its TLS session, so the child may only
+/// close its descriptor (no close_notify, no shutdown) and every other call fails.
+pub fn is_inherited(socket: &SecureSocket) -> bool {
+    socket.generation() != generation()
+}
+
 const BITMAP_FDS: usize = 1 << 20;
 static BITMAP: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
 static HIGH_SECURE: AtomicUsize = AtomicUsize::new(0);
@@ -169,6 +188,8 @@ pub fn insert_closing(fd: c_int, socket: Arc<SecureSocket>) -> Arc<Binding> {
 }
 
 fn insert_as(fd: c_int, socket: Arc<SecureSocket>, state: u8) -> Arc<Binding> {
+    // Before the first descriptor becomes secure: the fork handlers.
+    crate::fork::watch();
     let binding = Arc::new(Binding {
         socket,
         state: AtomicU8::new(state),
@@ -318,7 +339,7 @@ mod tests {
         for fd in [7, 1_000_003, (1 << 20) + 5] {
             assert!(!maybe_secure(fd));
             assert!(lookup(fd).is_none());
-            let first = insert(fd, SecureSocket::new(fd));
+            let first = insert(fd, SecureSocket::new(fd, generation()));
             assert!(maybe_secure(fd));
             assert_eq!(socket(fd).map(|s| s.fd()), Some(fd));
             // A closing number is still found, but gives no socket to a call.
@@ -329,7 +350,7 @@ mod tests {
             first.reopen();
             assert!(socket(fd).is_some());
             // A new binding replaces the old one; retiring the old one leaves the new one alone.
-            let second = insert(fd, SecureSocket::new(fd));
+            let second = insert(fd, SecureSocket::new(fd, generation()));
             retire(fd, first.socket_any());
             assert!(socket(fd).is_some());
             retire(fd, second.socket_any());

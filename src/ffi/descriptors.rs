@@ -31,7 +31,7 @@ pub fn close_secure(fd: c_int, binding: &Arc<Binding>, call: &'static str) -> Op
             // Another call is closing this number (what libc answers a second close).
             return Err(table::closing().context(call));
         }
-        if sock.is_inherited() || sock.detach(fd) {
+        if crate::table::is_inherited(&sock) || sock.detach(fd) {
             // The session stays with the parent or with the other descriptors.
             let closed = fd::close(fd);
             table::retire(fd, &sock);
@@ -53,7 +53,7 @@ fn share(old: c_int, new: c_int) {
     if let Some(binding) = table::lookup(old) {
         let sock = binding.socket_any().clone();
         // An inherited socket's descriptor list is the parent's (and its lock is never taken here).
-        if !sock.is_inherited() {
+        if !crate::table::is_inherited(&sock) {
             sock.attach(new);
         }
         table::insert(new, sock);
@@ -139,7 +139,7 @@ fn replace(
                 return Err(table::closing().context(call));
             }
             let sock = b.socket_any().clone();
-            let last = !(sock.is_inherited() || sock.detach(new));
+            let last = !(crate::table::is_inherited(&sock) || sock.detach(new));
             if last {
                 sock.shut_for_replace();
             }
@@ -170,7 +170,7 @@ fn replace(
     match source {
         Some(src) => {
             // One step from "closing" to `old`'s session: no moment without a binding.
-            if !src.is_inherited() {
+            if !crate::table::is_inherited(&src) {
                 src.attach(new);
             }
             table::replace(new, src);
@@ -299,7 +299,7 @@ pub fn adopt(new: c_int) {
     }
     table::forget(new);
     if let Some(sock) = fd::identity(new).ok().and_then(table::find_by_identity) {
-        if !sock.is_inherited() {
+        if !crate::table::is_inherited(&sock) {
             sock.attach(new);
         }
         table::insert(new, sock);

@@ -83,6 +83,13 @@ pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
     let errno_before = crate::error::errno();
     let value = guard(call, failed, || {
         let sock = binding.socket()?;
+        if crate::table::is_inherited(sock) {
+            return Err(Error::new(
+                WsaCode::ECONNABORTED,
+                "this secure socket was inherited across fork(): its TLS session belongs to the parent; \
+                 the child may only close it",
+            ));
+        }
         match secure(sock) {
             // Stale only if sslsock itself did not close or replace the number meanwhile (a `dup2`
             // onto it, while this call waited, gives the number to another socket: that is no reason
@@ -122,7 +129,7 @@ pub fn on_secure<T: Copy + PartialOrd + From<i8>>(
 pub fn secure_socket(s: i32, call: &'static str) -> Result<Arc<SecureSocket>> {
     if let Some(binding) = crate::table::lookup(s) {
         let sock = binding.socket()?.clone();
-        if sock.is_inherited() {
+        if crate::table::is_inherited(&sock) {
             return Err(Error::new(
                 WsaCode::ECONNABORTED,
                 format!("{call}: this secure socket was inherited across fork(): its TLS session belongs to the parent"),

@@ -94,7 +94,10 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
         Some(b) => Some(b.socket()?.clone()),
         None => None,
     };
-    if existing.as_ref().is_some_and(|s| s.is_inherited()) {
+    if existing
+        .as_ref()
+        .is_some_and(|s| crate::table::is_inherited(s))
+    {
         // Its locks are the parent's business (another thread may have held them at the fork).
         return Err(Error::new(
             WsaCode::ECONNABORTED,
@@ -117,7 +120,7 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
                      (use SSL_FLAG_DEFER_HANDSHAKE to start in plaintext)",
                 ));
             }
-            table::insert(fd, SecureSocket::new(fd));
+            table::insert(fd, SecureSocket::new(fd, table::generation()));
             crate::log::log!(
                 crate::settings::Level::Debug,
                 "fd {fd}: secure socket (setsockopt SO_SECURE = SO_SEC_SSL)"

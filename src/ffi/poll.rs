@@ -82,7 +82,7 @@ pub fn wait(
     // Sockets inherited across fork are the parent's: the kernel's view is all the child gets.
     let sockets: Vec<Option<Arc<SecureSocket>>> = fds
         .iter()
-        .map(|p| table::socket(p.fd).filter(|s| !s.is_inherited()))
+        .map(|p| table::socket(p.fd).filter(|s| !crate::table::is_inherited(s)))
         .collect();
     // While we wait, a close of one of these sockets wakes us instead of leaving us on a dead descriptor.
     let _watching: Vec<_> = sockets

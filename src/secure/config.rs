@@ -17,7 +17,7 @@ use super::options::Protocols;
 use super::sessions::{HeldSessions, ScopedSessionStore};
 use super::verify::CeVerifier;
 use crate::error::{Error, Result, WsaCode};
-use crate::fork::{init_once, lock};
+use crate::locks::{init_once, lock};
 use crate::log::log;
 use crate::settings::{self, Level};
 

@@ -18,9 +18,9 @@ use rustls::client::UnbufferedClientConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, InsufficientSizeError};
 
 use super::buffers::RECORD_MAX;
+use super::buffers::{Inbound, Outbound};
 use super::config;
 use super::records::user::{queue_alerts, tls_words, UserRecords};
-use super::records::{Inbound, Outbound};
 use super::verify::{self, HandshakeContext, Outcome};
 use super::wire::Wire;
 use crate::error::{Error, Result, WsaCode};

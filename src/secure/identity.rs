@@ -57,7 +57,7 @@ impl ClientIdentity {
     /// The identity named by `SSLSOCK_CLIENT_CERT` and `SSLSOCK_CLIENT_KEY`, if both are set and load.
     pub fn from_environment() -> Option<Arc<ClientIdentity>> {
         static FROM_ENV: OnceLock<Option<Arc<ClientIdentity>>> = OnceLock::new();
-        crate::fork::init_once(&FROM_ENV, || {
+        crate::locks::init_once(&FROM_ENV, || {
             let cert = settings::env("SSLSOCK_CLIENT_CERT")?;
             let key = settings::env("SSLSOCK_CLIENT_KEY").unwrap_or_else(|| cert.clone());
             match ClientIdentity::load(&cert, &key) {

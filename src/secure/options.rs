@@ -1,7 +1,6 @@
 //! What a program configures on a secure socket before its handshake, parsed once at the edge into
 //! typed values (the C buffers never reach the TLS code).
 
-use std::any::Any;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
@@ -13,14 +12,7 @@ use crate::abi::{
 };
 use crate::error::{Error, Result, WsaCode};
 
-/// Judges a server certificate, as the CE validation hook does: given the leaf's DER and the CE flags,
-/// returns an `SSL_ERR_*` verdict. Implemented by the C hook wrapper in `ffi`.
-pub trait CertJudge: Send + Sync + Any {
-    /// The verdict: `SSL_ERR_OKAY` accepts.
-    fn judge(&self, leaf_der: &[u8], flags: DWORD) -> i32;
-    /// For reading the hook back (`SO_SSL_GET_VALIDATE_CERT_HOOK`).
-    fn as_any(&self) -> &dyn Any;
-}
+pub use super::verify::CertJudge;
 
 /// The TLS versions a socket may negotiate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,7 +340,7 @@ pub struct Options {
     /// `SO_SSL_SET_PROTOCOLS`.
     pub protocols: Protocols,
     /// `sslsock_set_client_certificate` (None: `SSLSOCK_CLIENT_CERT`, if set).
-    pub client_identity: Option<Arc<super::ClientIdentity>>,
+    pub client_identity: Option<Arc<super::identity::ClientIdentity>>,
     /// `SO_SSL_SET_CLIENT_OPTS`.
     pub cache: CacheOptions,
 }

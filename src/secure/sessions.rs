@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::verify;
-use crate::fork::lock;
+use crate::locks::lock;
 
 /// Servers remembered at most.
 const MAX_SERVERS: usize = 256;

@@ -67,13 +67,13 @@ impl Drop for InFlight<'_> {
 }
 
 impl SecureSocket {
-    /// Secure state for a descriptor that just got `SO_SECURE`.
-    pub fn new(fd: c_int) -> Arc<SecureSocket> {
-        crate::fork::watch();
+    /// Secure state for a descriptor that just got `SO_SECURE`, in fork generation `generation` (the
+    /// table's: see `table::generation`).
+    pub fn new(fd: c_int, generation: u64) -> Arc<SecureSocket> {
         Arc::new(SecureSocket {
             wire: Wire::new(fd),
             descriptors: Mutex::new(vec![fd]),
-            generation: crate::fork::generation(),
+            generation,
             identity: fd::identity(fd).ok(),
             state: Mutex::new(Session::new()),
             handshake_done: Condvar::new(),
@@ -100,10 +100,9 @@ impl SecureSocket {
         self.identity
     }
 
-    /// Whether the socket was inherited across `fork`: the parent owns its TLS session, so the child may
-    /// only close its descriptor (no close_notify, no shutdown) and every other call fails.
-    pub fn is_inherited(&self) -> bool {
-        self.generation != crate::fork::generation()
+    /// The fork generation the socket was made in (`table::is_inherited` compares it).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Another descriptor now refers to this socket (`dup`, `dup2`, `fcntl(F_DUPFD)`).
@@ -132,13 +131,6 @@ impl SecureSocket {
 
     /// Register a call in progress (fails if the socket is already closed).
     pub fn enter(&self) -> Result<InFlight<'_>> {
-        if self.is_inherited() {
-            return Err(Error::new(
-                WsaCode::ECONNABORTED,
-                "this secure socket was inherited across fork(): its TLS session belongs to the parent; \
-                 the child may only close it",
-            ));
-        }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
         if self.closed.load(Ordering::SeqCst) {

@@ -2,9 +2,10 @@
 
 use std::thread::ThreadId;
 
+use super::buffers::{Inbound, Outbound};
 use super::handshake::Handshake;
 use super::options::Options;
-use super::records::{Inbound, Outbound, Records};
+use super::records::Records;
 use crate::abi::SSLCONNECTIONINFO;
 use crate::error::Error;
 

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use super::records::kernel::{self, NoSwitch};
-use super::records::{Got, Records};
+use super::records::outcome::Got;
+use super::records::Records;
 use super::socket::{fail_session, SecureSocket};
 use super::state::{Phase, Session};
 use crate::error::{Error, Result, WsaCode};

@@ -6,6 +6,7 @@
 //! of handshake contexts, pushed by that thread for the length of the handshake. A hook that starts
 //! another handshake on the same thread pushes its own context on top.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -17,11 +18,19 @@ use rustls::crypto::{
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::options::CertJudge;
 use crate::abi::{
     DWORD, SSL_CERT_FLAG_ISSUER_UNKNOWN, SSL_ERR_BAD_SIG, SSL_ERR_CERT_EXPIRED,
     SSL_ERR_CERT_REVOKED, SSL_ERR_CERT_UNKNOWN, SSL_ERR_OKAY, SSL_ERR_SIGNATURE,
 };
+
+/// Judges a server certificate, as the CE validation hook does: given the leaf's DER and the CE flags,
+/// returns an `SSL_ERR_*` verdict. Implemented by the C hook wrapper in `ffi`.
+pub trait CertJudge: Send + Sync + Any {
+    /// The verdict: `SSL_ERR_OKAY` accepts.
+    fn judge(&self, leaf_der: &[u8], flags: DWORD) -> i32;
+    /// For reading the hook back (`SO_SSL_GET_VALIDATE_CERT_HOOK`).
+    fn as_any(&self) -> &dyn Any;
+}
 
 /// What the certificate check found and decided, kept for the failure reason and the log.
 #[derive(Clone, Debug)]

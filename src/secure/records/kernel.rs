@@ -25,12 +25,13 @@ use rustls::client::ClientConnectionData;
 use rustls::kernel::KernelConnection;
 use rustls::{CipherSuite, ConnectionTrafficSecrets, ProtocolVersion};
 
+use super::outcome::{Failed, Got};
 use super::user::UserRecords;
-use super::{Failed, Got, Inbound, Outbound};
 use crate::error::{Error, WsaCode};
-use crate::fork::lock;
+use crate::locks::lock;
 use crate::log::log;
 use crate::secure::buffers::PLAINTEXT_MAX;
+use crate::secure::buffers::{Inbound, Outbound};
 use crate::secure::verify::{self, HandshakeContext};
 use crate::secure::wire::Wire;
 use crate::settings::{self, Level};

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use rustls::client::UnbufferedClientConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
 
-use super::{Failed, Got, Held, Inbound, Outbound};
+use super::outcome::{Failed, Got};
 use crate::error::{Error, WsaCode};
 use crate::log::log;
+use crate::secure::buffers::{Held, Inbound, Outbound};
 use crate::secure::buffers::{PLAINTEXT_MAX, RECORD_MAX};
 use crate::secure::verify::{self, HandshakeContext};
 use crate::secure::wire::Wire;
