@@ -11,6 +11,7 @@
 //! (`transfer`). The caller holds the socket's state lock, which also guards the buffers.
 
 pub mod kernel;
+pub mod keys;
 pub mod outcome;
 pub mod user;
 
