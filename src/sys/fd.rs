@@ -11,6 +11,44 @@ use crate::error::errno;
 /// An errno value.
 pub type Errno = c_int;
 
+/// A system call's return value that says "failed, see errno" by being negative.
+trait Negative: Copy {
+    fn negative(self) -> bool;
+}
+
+impl Negative for c_int {
+    fn negative(self) -> bool {
+        self < 0
+    }
+}
+
+impl Negative for isize {
+    fn negative(self) -> bool {
+        self < 0
+    }
+}
+
+/// A system call's result as a `Result`: -1 becomes the errno, here and nowhere else (socket2's
+/// `syscall!`).
+fn check<T: Negative>(result: T) -> Result<T, Errno> {
+    if result.negative() {
+        Err(errno())
+    } else {
+        Ok(result)
+    }
+}
+
+/// `call` again while it fails with EINTR: the one retry loop (waits recompute their timeout inside
+/// `call`).
+fn retry<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
 /// A socket address copied out of the caller's memory.
 pub struct SockAddr {
     storage: libc::sockaddr_storage,
@@ -43,98 +81,52 @@ impl SockAddr {
 /// `connect` through libc.
 pub fn connect(fd: c_int, addr: &SockAddr) -> Result<(), Errno> {
     // SAFETY: the storage holds `len` bytes of the caller's address.
-    let rc = unsafe {
+    check(unsafe {
         real::connect(
             fd,
             (&addr.storage as *const libc::sockaddr_storage).cast(),
             addr.len,
         )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    })
+    .map(drop)
 }
 
 /// `recv(fd, buf, MSG_DONTWAIT)`: whatever is there, never blocking.
 pub fn recv_now(fd: c_int, buf: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    retry(|| recv_flags(fd, buf, libc::MSG_DONTWAIT))
 }
 
 /// `send(fd, buf, MSG_DONTWAIT | MSG_NOSIGNAL)`: what the kernel takes now; a closed peer is an error,
 /// never SIGPIPE (Windows programs do not expect signals).
 pub fn send_now(fd: c_int, buf: &[u8]) -> Result<usize, Errno> {
-    loop {
-        // SAFETY: `buf` is valid for reads of its length.
-        let n = unsafe {
-            real::send(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    send_flags(fd, buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
 }
 
 /// `send(fd, buf, flags)`, EINTR retried: what the kernel takes (non-blocking when `flags` say so).
 pub fn send_flags(fd: c_int, buf: &[u8], flags: c_int) -> Result<usize, Errno> {
-    loop {
-        // SAFETY: `buf` is valid for reads of its length.
-        let n = unsafe { real::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: `buf` is valid for reads of its length.
+    retry(|| check(unsafe { real::send(fd, buf.as_ptr().cast(), buf.len(), flags) }))
+        .map(|n| n as usize)
 }
 
 /// `recv(fd, buf, flags)` once (EINTR is the caller's to judge).
 pub fn recv_flags(fd: c_int, buf: &mut [u8], flags: c_int) -> Result<usize, Errno> {
     // SAFETY: `buf` is valid for writes of its length.
-    let n = unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
-    if n >= 0 {
-        Ok(n as usize)
-    } else {
-        Err(errno())
-    }
+    check(unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) }).map(|n| n as usize)
 }
 
 /// `ioctl(FIONREAD)`: the bytes the kernel holds for reading.
 pub fn bytes_to_read(fd: c_int) -> Result<usize, Errno> {
     let mut n: c_int = 0;
     // SAFETY: FIONREAD writes one int at the pointer given; sslsock does not export ioctl.
-    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } != 0 {
-        return Err(errno());
-    }
+    check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) })?;
     Ok(n.max(0) as usize)
 }
 
 /// Wait until `fd` has one of `events` (POLLIN / POLLOUT) or `deadline` passes. Returns the revents,
 /// or 0 at the deadline. EINTR restarts the wait with the time left.
 pub fn wait(fd: c_int, events: i16, deadline: Option<Instant>) -> Result<i16, Errno> {
-    loop {
+    retry(|| {
         let timeout_ms = match deadline {
             None => -1,
             Some(d) => {
@@ -149,18 +141,9 @@ pub fn wait(fd: c_int, events: i16, deadline: Option<Instant>) -> Result<i16, Er
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        let n = unsafe { real::poll(&mut pfd, 1, timeout_ms) };
-        if n > 0 {
-            return Ok(pfd.revents);
-        }
-        if n == 0 {
-            return Ok(0);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+        let n = check(unsafe { real::poll(&mut pfd, 1, timeout_ms) })?;
+        Ok(if n > 0 { pfd.revents } else { 0 })
+    })
 }
 
 /// The socket's SO_RCVTIMEO or SO_SNDTIMEO as a deadline from now (None: wait forever).
@@ -198,18 +181,15 @@ pub fn is_nonblocking(fd: c_int) -> bool {
 pub fn set_nonblocking(fd: c_int, on: bool) -> Result<(), Errno> {
     // SAFETY: F_GETFL takes no argument; the real fcntl, not sslsock's exported one (the name
     // `fcntl` inside this library would bind to that export).
-    let flags = unsafe { real::fcntl(fd, libc::F_GETFL, 0) };
-    if flags < 0 {
-        return Err(errno());
-    }
+    let flags = check(unsafe { real::fcntl(fd, libc::F_GETFL, 0) })?;
     let new = if on {
         flags | libc::O_NONBLOCK
     } else {
         flags & !libc::O_NONBLOCK
     };
-    // SAFETY: F_SETFL with an int flag word, as above.
-    if new != flags && unsafe { real::fcntl(fd, libc::F_SETFL, new as usize) } < 0 {
-        return Err(errno());
+    if new != flags {
+        // SAFETY: F_SETFL with an int flag word, as above.
+        check(unsafe { real::fcntl(fd, libc::F_SETFL, new as usize) })?;
     }
     Ok(())
 }
@@ -220,9 +200,7 @@ pub fn is_socket(fd: c_int) -> Result<bool, Errno> {
     // SAFETY: fstat fills the stat buffer we own.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return Err(errno());
-        }
+        check(libc::fstat(fd, &mut st))?;
         Ok(st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
     }
 }
@@ -236,9 +214,7 @@ pub fn identity(fd: c_int) -> Result<Identity, Errno> {
     // SAFETY: fstat fills the stat buffer we own.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return Err(errno());
-        }
+        check(libc::fstat(fd, &mut st))?;
         Ok((st.st_dev as u64, st.st_ino as u64))
     }
 }
@@ -262,13 +238,10 @@ pub fn get_int_option(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Err
     let mut value: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: `value`/`len` valid for writes and sized.
-    let rc =
-        unsafe { real::getsockopt(fd, level, name, (&mut value as *mut c_int).cast(), &mut len) };
-    if rc == 0 {
-        Ok(value)
-    } else {
-        Err(errno())
-    }
+    check(unsafe {
+        real::getsockopt(fd, level, name, (&mut value as *mut c_int).cast(), &mut len)
+    })?;
+    Ok(value)
 }
 
 /// The peer's raw address (None when the socket is not connected).
@@ -331,21 +304,13 @@ fn sockaddr_ip(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
 /// `shutdown` through libc.
 pub fn shutdown(fd: c_int, how: c_int) -> Result<(), Errno> {
     // SAFETY: shutdown takes plain integers.
-    if unsafe { real::shutdown(fd, how) } == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    check(unsafe { real::shutdown(fd, how) }).map(drop)
 }
 
 /// `close` through libc.
 pub fn close(fd: c_int) -> Result<(), Errno> {
     // SAFETY: closes a descriptor sslsock owns at this point (its secure state is gone).
-    if unsafe { real::close(fd) } == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    check(unsafe { real::close(fd) }).map(drop)
 }
 
 /// Write a whole buffer to stderr (logging), ignoring failures.
@@ -366,7 +331,7 @@ pub fn write_stderr(fd: c_int, mut buf: &[u8]) {
 /// `setsockopt` with a value of any layout, as bytes.
 pub fn set_option(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Result<(), Errno> {
     // SAFETY: `value` is valid for reads of its length.
-    let rc = unsafe {
+    check(unsafe {
         real::setsockopt(
             fd,
             level,
@@ -374,12 +339,8 @@ pub fn set_option(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Result<
             value.as_ptr().cast::<c_void>(),
             value.len() as libc::socklen_t,
         )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    })
+    .map(drop)
 }
 
 /// Control-message room for one `cmsghdr` with a few bytes of data, aligned as `cmsghdr` wants.
@@ -408,13 +369,10 @@ pub fn recv_with_control(
         msg.msg_controllen = std::mem::size_of::<Control>() as _;
         // SAFETY: `msg` points at `buf` (writable for its length) and at `control` (writable for
         // msg_controllen bytes).
-        let n = unsafe { real::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT) };
-        if n < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
+        let n = match check(unsafe { real::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT) }) {
+            Err(libc::EINTR) => continue,
+            other => other?,
+        };
         let mut value = None;
         // SAFETY: the kernel filled msg_control up to msg_controllen; CMSG_FIRSTHDR/NXTHDR stay inside
         // it; a message of this level and kind carries at least one byte (checked by its length).
@@ -467,18 +425,10 @@ pub fn send_with_control(
         (*cmsg).cmsg_len = libc::CMSG_LEN(1) as _;
         *libc::CMSG_DATA(cmsg) = value;
     }
-    loop {
-        // SAFETY: `msg` points at `data` (only read: sendmsg does not write through iov_base) and at
-        // `control`.
-        let n = unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: `msg` points at `data` (only read: sendmsg does not write through iov_base) and at
+    // `control`.
+    retry(|| check(unsafe { real::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }))
+        .map(|n| n as usize)
 }
 
 /// A descriptor sslsock opened for itself, closed when dropped.
