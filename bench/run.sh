@@ -26,6 +26,8 @@
 #   BENCH_ONLY                    a space-separated subset of: bulk pingpong handshake memory
 #                                 concurrent threads soak sserver preload
 #   BENCH_SOAK_N [100000 | 10000] cycles of the soak test
+#   BENCH_PIN [1]                 1: servers on CPU 0, clients on CPU 1 (taskset), so that a ping-pong
+#                                 does not flip between one-CPU and two-CPU schedules from run to run
 #   CC [cc], CARGO [cargo]
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -56,6 +58,12 @@ BIN=$ROOT/target/bench
 EX=$ROOT/target/release/examples
 LIB=$ROOT/target/release/libsslsock.so
 
+SRV_PIN=()
+CLI_PIN=()
+if [ "${BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SRV_PIN=(taskset -c 0)
+    CLI_PIN=(taskset -c 1)
+fi
 want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 elapsed() { local s=$(($(date +%s) - START)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 say() { echo "# [$(elapsed)] $*"; }
@@ -94,7 +102,7 @@ PKI=$WORK/pki
 start_server() {
     local name=$1 port=
     shift
-    "$EX/bench_server" "$@" --workers 2 --port-file "$WORK/$name.port" --stats-file "$WORK/$name.stats" \
+    ${SRV_PIN[@]+"${SRV_PIN[@]}"} "$EX/bench_server" "$@" --workers 2 --port-file "$WORK/$name.port" --stats-file "$WORK/$name.stats" \
         >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 200); do
@@ -141,7 +149,7 @@ measure() {
     port=${!portvar}
     client_cmd "$cl"
     if [ "${1:-}" = handshake ]; then f0=$(stat_of "$srv" full); r0=$(stat_of "$srv" resumed); fi
-    out=$(timeout 180 "${CMD[@]}" --port "$port" "$@" 2>"$WORK/client.err")
+    out=$(timeout 180 ${CLI_PIN[@]+"${CLI_PIN[@]}"} "${CMD[@]}" --port "$port" "$@" 2>"$WORK/client.err")
     local rc=$?
     result=$(sed -n 's/^RESULT //p' <<<"$out")
     info=$(sed -n 's/^INFO //p' <<<"$out" | head -1)
@@ -174,7 +182,7 @@ series() {
 
 ALL="sslsock openssl rustls plain"
 TLS3="sslsock openssl rustls"
-say "$(nproc) CPUs, $(uname -r), $(openssl version), runs=$RUNS, bulk=$BULK bytes, nodelay=$NODELAY${QUICK:+, quick=$QUICK}"
+say "$(nproc) CPUs$([ ${#CLI_PIN[@]} -gt 0 ] && echo ' (servers pinned to CPU 0, clients to CPU 1)'), $(uname -r), $(openssl version), runs=$RUNS, bulk=$BULK bytes, nodelay=$NODELAY${QUICK:+, quick=$QUICK}"
 
 if want bulk; then
     for spec in "dl16k download 16384" "dl1k download 1024" "ul16k upload 16384" "ul1k upload 1024"; do
@@ -227,7 +235,7 @@ if want sserver; then
     head -c 268435456 /dev/zero >"$WORK/www/big"
     printf 'hi\n' >"$WORK/www/small"
     PORT_sserver=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    (cd "$WORK/www" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:$PORT_sserver" \
+    (cd "$WORK/www" && exec ${SRV_PIN[@]+"${SRV_PIN[@]}"} openssl s_server -quiet -WWW -accept "127.0.0.1:$PORT_sserver" \
         -cert "$PKI/good.pem" -key "$PKI/good.key") >"$WORK/sserver.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 100); do
@@ -235,9 +243,9 @@ if want sserver; then
         sleep 0.05
     done
     say "openssl s_server -WWW: GET 256 MiB in 16 KiB recv calls, ${HS_SECONDS}s loops"
-    series ss_dl "sslsock openssl" sserver - www big 16384 "$HS_SECONDS" full
+    series ss_dl "$TLS3" sserver - www big 16384 "$HS_SECONDS" full
     say "openssl s_server -WWW: full handshakes (GET of 3 bytes), ${HS_SECONDS}s loops"
-    series ss_hs "sslsock openssl" sserver - www small 4096 "$HS_SECONDS" full
+    series ss_hs "$TLS3" sserver - www small 4096 "$HS_SECONDS" full
 fi
 rm -f "$OUT/preload.csv.used"
 if want preload && [ "${BENCH_PRELOAD:-1}" = 1 ]; then
@@ -274,6 +282,7 @@ say "measurements done; report"
     echo "conc_sockets=$CONC_N"
     echo "soak_n=${SOAK_N:-0}"
     echo "nodelay=$NODELAY"
+    echo "pinned=$([ ${#CLI_PIN[@]} -gt 0 ] && echo 'servers CPU 0, clients CPU 1' || echo no)"
     echo "quick=$QUICK"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "library=$(stat -c %y "$LIB" | cut -d. -f1)"

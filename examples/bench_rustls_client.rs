@@ -211,6 +211,44 @@ fn run(o: &Opts, work: &[String]) -> io::Result<String> {
             c.close();
             Ok(format!("wall={wall:.6} cpu={cpu:.6} bytes={done}"))
         }
+        Some("www") => {
+            // One GET per connection against `openssl s_server -WWW`, as the C clients do.
+            let path = work.get(1).cloned().unwrap_or_default();
+            let chunk = arg(2, "CHUNK") as usize;
+            let seconds: f64 = work.get(3).and_then(|v| v.parse().ok()).unwrap_or(1.0);
+            let resume = work.get(4).map(String::as_str) == Some("resume");
+            let mut buf = vec![0u8; chunk];
+            let mut once = || -> io::Result<u64> {
+                let mut c = open(o, resume)?;
+                c.send_all(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes())?;
+                let mut got = 0u64;
+                // s_server ends with close_notify (0); an error after data counts as the end.
+                while let Ok(n @ 1..) = c.recv(&mut buf) {
+                    got += n as u64;
+                }
+                c.close();
+                Ok(got)
+            };
+            if once()? == 0 {
+                return Err(io::Error::other("www: the first GET failed"));
+            }
+            let started = std::time::Instant::now();
+            let t = Timer::start();
+            let (mut bytes, mut n) = (0u64, 0u64);
+            loop {
+                let got = once()?;
+                if got == 0 {
+                    return Err(io::Error::other("www: a GET failed"));
+                }
+                bytes += got;
+                n += 1;
+                if started.elapsed().as_secs_f64() >= seconds {
+                    break;
+                }
+            }
+            let (wall, cpu) = t.stop();
+            Ok(format!("wall={wall:.6} cpu={cpu:.6} n={n} bytes={bytes}"))
+        }
         Some("pingpong") => {
             let count = arg(1, "COUNT");
             let mut c = open(o, true)?;

@@ -5,7 +5,7 @@
 #
 # 1. Asks this kernel whether it offers the `tls` upper layer (setsockopt TCP_ULP "tls" on a connected
 #    loopback socket) and says which path the rest exercises.
-# 2. The Rust unit tests of src/secure/ktls.rs (struct layouts against linux/tls.h, crypto_info built from
+# 2. The Rust unit tests of src/sys/ktls.rs and src/secure/records/keys.rs (struct layouts against linux/tls.h, crypto_info built from
 #    rustls' ConnectionTrafficSecrets, TLS 1.2 nonces, the loopback probe).
 # 3. A set of C tests with SSLSOCK_KTLS=1 and SSLSOCK_LOG=debug (the log to a file): everything must pass,
 #    on the kernel path where the kernel offers it, on the rustls fallback where it does not.
@@ -58,11 +58,11 @@ absent*)
 esac
 
 # ---- 2. unit tests ------------------------------------------------------------
-if cargo test --release --lib ktls >"$WORK/unit.out" 2>&1; then
-    ok "unit tests of src/secure/ktls.rs: $(grep -o '[0-9]* passed' "$WORK/unit.out" | tail -n 1)"
+if cargo test --release --lib -- ktls records::keys >"$WORK/unit.out" 2>&1; then
+    ok "unit tests of src/sys/ktls.rs and src/secure/records/keys.rs: $(grep -o '[0-9]* passed' "$WORK/unit.out" | tail -n 1)"
 else
     sed 's/^/   | /' "$WORK/unit.out" | tail -n 30
-    not_ok "unit tests of src/secure/ktls.rs"
+    not_ok "unit tests of src/sys/ktls.rs and src/secure/records/keys.rs"
 fi
 
 # ---- 3. the C tests with SSLSOCK_KTLS=1 ------------------------------------------

@@ -100,21 +100,36 @@ pub fn tls_words(e: &rustls::Error) -> String {
 }
 
 /// After rustls failed: encode what it queued for the server (its alert) into `out`.
+///
+/// Only while rustls says it has records queued (`wants_write`): those come out before it looks at the
+/// ciphertext again, and looking at it again after a failure would meet the same bad record and raise a
+/// second alert.
 pub fn queue_alerts(
     conn: &mut UnbufferedClientConnection,
     inbound: &mut Inbound,
     out: &mut Outbound,
 ) {
-    for _ in 0..4 {
+    for _ in 0..8 {
+        if !conn.wants_write() {
+            return;
+        }
         let Inbound {
-            buf, start, end, ..
+            buf,
+            start,
+            end,
+            held,
+            ..
         } = &mut *inbound;
         let status = conn.process_tls_records(&mut buf[*start..*end]);
-        let discard = status.discard;
+        let mut discard = status.discard;
         let again = match status.state {
             Ok(ConnectionState::EncodeTlsData(mut e)) => {
                 encode(&mut e, out);
                 true
+            }
+            // Data decrypted before the failure comes out first: held for `recv`.
+            Ok(ConnectionState::ReadTraffic(mut r)) => {
+                take_records(&mut r, &mut [], &mut 0, held, &mut discard).is_ok()
             }
             _ => false,
         };
