@@ -18,7 +18,8 @@
 #
 # Environment: PYTHON (default python3), CC (default cc), CXX (default g++), T_TIMEOUT (default 60),
 # T_CSTD (C language flags, default "-std=c99 -D_DEFAULT_SOURCE"), T_CFLAGS (extra compiler flags), T_LIBDIR (the
-# directory of the libsslsock.so to test, default target/release),
+# directory of the libsslsock.so to test, default target/release), T_SKIP (program names left out, with
+# the line "# skipped NAME: $T_SKIP_WHY"; tests/cross.sh),
 # T_KEEP=1 keeps the work directory (it is kept anyway when something failed).
 
 set -u
@@ -231,6 +232,10 @@ for src in "${PROGRAMS[@]}"; do
     name=${name%.cpp}
     bin=$BIN/$name
     out=$OUT/$name.out
+    if [[ " ${T_SKIP:-} " == *" $name "* ]]; then
+        echo "# skipped $name: ${T_SKIP_WHY:-T_SKIP}"
+        continue
+    fi
     extra=()
     if head -n 20 "$src" | grep -qF '/* needs: -lcrypto */'; then
         extra=(-lcrypto)

@@ -247,11 +247,17 @@ fn protocols_out(protocols: Protocols) -> Vec<u8> {
     bytes
 }
 
+/// Why a short `SO_SSL_SET_VALIDATE_CERT_HOOK` buffer is refused: two pointers, 16 bytes on 64-bit
+/// targets (a CE program's hand-built 8-byte buffer is too short there), 8 on 32-bit ones as on CE.
+const HOOK_TOO_SHORT: &str = if size_of::<SSLVALIDATECERTHOOK>() == 16 {
+    "SO_SSL_SET_VALIDATE_CERT_HOOK (needs a 16-byte SSLVALIDATECERTHOOK)"
+} else {
+    "SO_SSL_SET_VALIDATE_CERT_HOOK (needs an 8-byte SSLVALIDATECERTHOOK)"
+};
+
 fn set_hook(sock: &SecureSocket, input: &[u8]) -> Result<()> {
     if input.len() < size_of::<SSLVALIDATECERTHOOK>() {
-        return Err(fault(
-            "SO_SSL_SET_VALIDATE_CERT_HOOK (needs a 16-byte SSLVALIDATECERTHOOK)",
-        ));
+        return Err(fault(HOOK_TOO_SHORT));
     }
     // SAFETY: at least size_of::<SSLVALIDATECERTHOOK>() bytes; read unaligned; a function pointer and
     // a data pointer, for which every bit pattern of the caller's struct is what it meant.
