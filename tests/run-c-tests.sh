@@ -26,7 +26,7 @@ set -u
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 CC=${CC:-cc}
 CXX=${CXX:-g++}
 T_CSTD=${T_CSTD:--std=c99 -D_DEFAULT_SOURCE}
@@ -43,7 +43,7 @@ if [ ! -f "$LIBDIR/libsslsock.so" ]; then
     exit 2
 fi
 if ! "$PYTHON" -c 'import cryptography' 2>/dev/null; then
-    echo "run-c-tests: Python's cryptography package is missing: $PYTHON -m pip install -r tests/requirements.txt" >&2
+    echo "run-c-tests: $PYTHON does not import cryptography (tests/python-env.sh)" >&2
     exit 2
 fi
 
