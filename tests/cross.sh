@@ -6,7 +6,8 @@
 #
 # For each target: cargo builds target/TRIPLE/release/libsslsock.so with Debian's cross gcc as linker
 # and C compiler (aws-lc's C code too); the ELF class and machine, the exports (tests/exports.sh) and
-# the header cbindgen makes for the target (it must be include/sslsock.h) are checked; then the core
+# the header cbindgen makes for the target (it must be include/sslsock.h) are checked; the Rust unit
+# tests run under qemu (cargo's target runner); then the core
 # C tests (CROSS_TESTS) and the fourteen legacy programs (tests/legacy.sh: its compile checks and its
 # run) are cross-compiled and run with qemu-arm / qemu-aarch64 (QEMU_LD_PREFIX=/usr/<gnu triple>)
 # by tests/run-c-tests.sh, whose servers run natively on 127.0.0.1.
@@ -149,6 +150,16 @@ for t in "${TARGETS[@]}"; do
     grep '^not ok' "$LOG/exports-$t.out"
     tail -n 1 "$LOG/exports-$t.out"
     add_counts "$LOG/exports-$t.out" "$t: exports.sh"
+
+    echo "== $t: the Rust unit tests under $qemu (cargo test --release --lib)"
+    if env "CARGO_TARGET_${up}_LINKER=$gnu-gcc" "CC_$low=$gnu-gcc" "CXX_$low=$gnu-g++" "AR_$low=$gnu-ar" \
+        "CARGO_TARGET_${up}_RUNNER=$qemu -L /usr/$gnu" SSLSOCK_HEADER_OUT="$ROOT/target/$t/sslsock.h" \
+        cargo test --release --lib --target "$t" >"$LOG/unit-$t.log" 2>&1; then
+        ok "$t: $(grep -E '^test result:' "$LOG/unit-$t.log" | tail -n 1)"
+    else
+        grep -E '^test .* FAILED|panicked|^error' "$LOG/unit-$t.log" | head -20 | sed 's/^/#   /'
+        not_ok "$t: the Rust unit tests under $qemu"
+    fi
 
     # The legacy programs that link libcrypto (their port's SslCrackCertificate over OpenSSL) need the
     # target's libcrypto, which the cross toolchain does not bring: left out when it cannot link them.
