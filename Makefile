@@ -50,6 +50,14 @@ test-c: lib
 test-legacy: lib
 	bash tests/legacy.sh
 
+# 32-bit and 64-bit ARM (docs/packaging.md "Cross-building for ARM"): target/<triple>/release/libsslsock.so
+# built with Debian's cross gcc, then the core C tests and the legacy programs cross-compiled and run
+# under qemu-user against the local servers (tests/cross.sh, ~4 min; CROSS_INSTALL=1 installs what is missing).
+CROSS_TARGETS ?= armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu
+.PHONY: cross
+cross:
+	bash tests/cross.sh $(CROSS_TARGETS)
+
 # Kernel TLS (SSLSOCK_KTLS=1): a C test set and the log, on the kernel path where the kernel offers the
 # `tls` upper layer, on the rustls fallback where it does not (docs/benchmarks.md "Kernel TLS").
 .PHONY: test-ktls

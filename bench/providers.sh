@@ -9,6 +9,7 @@
 #   BENCH_QUICK=1 bash bench/providers.sh
 set -u
 cd "$(dirname "$0")/.." || exit 2
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 ROOT=$PWD
 CARGO=${CARGO:-cargo}
 CC=${CC:-cc}
@@ -42,7 +43,7 @@ for p in aws-lc-rs ring; do
 done
 "$CC" -O2 -std=c99 -D_DEFAULT_SOURCE -I include bench/sslsock_client.c -L "$WORK/aws-lc-rs" -lsslsock -lpthread \
     -o "$WORK/client" || exit 2
-python3 tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
+"$PYTHON" tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
 
 start() { # NAME ARGS...
     local name=$1 port=

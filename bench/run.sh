@@ -93,8 +93,8 @@ CFLAGS=(-O2 -g -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra)
     echo "bench/run.sh: building the OpenSSL client failed: install libssl-dev (apt-get install libssl-dev)" >&2
     exit 2
 }
-python3 -c 'import cryptography' 2>/dev/null || pip install -q -r tests/requirements.txt >&2 || exit 2
-python3 tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
+"$PYTHON" tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
 PKI=$WORK/pki
 
 # ---- servers ----

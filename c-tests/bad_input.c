@@ -312,7 +312,8 @@ static void test_ioctl_buffers(void)
     cb = 0;
     CALL(WSAIoctl(s, SO_SSL_SET_VALIDATE_CERT_HOOK, &hook, 4, NULL, 0, &cb, NULL, NULL));
     expect_error(WSAEFAULT, EFAULT, "SET_VALIDATE_CERT_HOOK cbIn 4");
-    CHECK(cb == 16, "SET_VALIDATE_CERT_HOOK cbIn 4: *pcbReturned gives 16 (got %u)", (unsigned)cb);
+    CHECK(cb == sizeof(SSLVALIDATECERTHOOK), "SET_VALIDATE_CERT_HOOK cbIn 4: *pcbReturned gives sizeof(SSLVALIDATECERTHOOK), %u (got %u)",
+          (unsigned)sizeof(SSLVALIDATECERTHOOK), (unsigned)cb);
     /* Pattern 3: a 16-byte output buffer and a non-NULL pcb on a SET code. */
     cb = 12345;
     CALL(WSAIoctl(s, SO_SSL_SET_VALIDATE_CERT_HOOK, &hook, sizeof hook, out16, sizeof out16, &cb,

@@ -1,6 +1,7 @@
 /*
  * layout.c - the C side checks the headers against ABI.md §1: every structure's
- * size and offsets (CE layout on LP64: DWORD/ULONG/ALG_ID 32-bit, pointers 64),
+ * size and offsets (CE layout: DWORD/ULONG/ALG_ID 32-bit, pointers 64 bits on LP64 and
+ * 32 bits on 32-bit targets such as armv7, as on CE),
  * every constant's value, and the prototypes of the exported functions.
  *
  * The runner compiles with -std=c99 (no _Static_assert), so each fact is a
@@ -186,6 +187,37 @@ typedef char layout_wsaio_info[(WS_WSAIOR(WS_SO_SSL, 14) == (DWORD)SO_SSL_GET_CO
 /* ------------------------------------------------------------------ */
 /* types and structures                                                */
 
+/* WSADATA and WSAOVERLAPPED as Windows lays them out for the pointer size: its _WIN64 layout with
+ * 8-byte pointers, its 32-bit one (CE's) with 4-byte pointers (armv7; docs/packaging.md). */
+#define PTR sizeof(void *)
+#if __SIZEOF_POINTER__ == 8
+#define WSADATA_FACTS(X)                                                                   \
+    X(sizeof_WSADATA, sizeof(WSADATA) == 408)                                              \
+    X(offsetof_WSADATA_wVersion, offsetof(WSADATA, wVersion) == 0)                         \
+    X(offsetof_WSADATA_wHighVersion, offsetof(WSADATA, wHighVersion) == 2)                 \
+    X(offsetof_WSADATA_iMaxSockets, offsetof(WSADATA, iMaxSockets) == 4)                   \
+    X(offsetof_WSADATA_iMaxUdpDg, offsetof(WSADATA, iMaxUdpDg) == 6)                       \
+    X(offsetof_WSADATA_lpVendorInfo, offsetof(WSADATA, lpVendorInfo) == 8)                 \
+    X(offsetof_WSADATA_szDescription, offsetof(WSADATA, szDescription) == 16)              \
+    X(offsetof_WSADATA_szSystemStatus, offsetof(WSADATA, szSystemStatus) == 273)           \
+    X(sizeof_WSAOVERLAPPED, sizeof(WSAOVERLAPPED) == 32)                                   \
+    X(offsetof_WSAOVERLAPPED_Offset, offsetof(WSAOVERLAPPED, Offset) == 16)                \
+    X(offsetof_WSAOVERLAPPED_hEvent, offsetof(WSAOVERLAPPED, hEvent) == 24)
+#else
+#define WSADATA_FACTS(X)                                                                   \
+    X(sizeof_WSADATA, sizeof(WSADATA) == 400)                                              \
+    X(offsetof_WSADATA_wVersion, offsetof(WSADATA, wVersion) == 0)                         \
+    X(offsetof_WSADATA_wHighVersion, offsetof(WSADATA, wHighVersion) == 2)                 \
+    X(offsetof_WSADATA_szDescription, offsetof(WSADATA, szDescription) == 4)               \
+    X(offsetof_WSADATA_szSystemStatus, offsetof(WSADATA, szSystemStatus) == 261)           \
+    X(offsetof_WSADATA_iMaxSockets, offsetof(WSADATA, iMaxSockets) == 390)                 \
+    X(offsetof_WSADATA_iMaxUdpDg, offsetof(WSADATA, iMaxUdpDg) == 392)                     \
+    X(offsetof_WSADATA_lpVendorInfo, offsetof(WSADATA, lpVendorInfo) == 396)               \
+    X(sizeof_WSAOVERLAPPED, sizeof(WSAOVERLAPPED) == 20)                                   \
+    X(offsetof_WSAOVERLAPPED_Offset, offsetof(WSAOVERLAPPED, Offset) == 8)                 \
+    X(offsetof_WSAOVERLAPPED_hEvent, offsetof(WSAOVERLAPPED, hEvent) == 16)
+#endif
+
 #define LAYOUT_FACTS(X)                                                                    \
     X(sizeof_DWORD, sizeof(DWORD) == 4)                                                    \
     X(sizeof_ULONG, sizeof(ULONG) == 4)                                                    \
@@ -198,13 +230,13 @@ typedef char layout_wsaio_info[(WS_WSAIOR(WS_SO_SSL, 14) == (DWORD)SO_SSL_GET_CO
     X(sizeof_LPVOID, sizeof(LPVOID) == sizeof(void *))                                     \
     X(DWORD_unsigned, (DWORD)-1 > 0)                                                       \
     X(ALG_ID_unsigned, (ALG_ID)-1 > 0)                                                     \
-    X(sizeof_BLOB, sizeof(BLOB) == 16)                                                     \
+    X(sizeof_BLOB, sizeof(BLOB) == 2 * PTR)                                                \
     X(offsetof_BLOB_cbSize, offsetof(BLOB, cbSize) == 0)                                   \
-    X(offsetof_BLOB_pBlobData, offsetof(BLOB, pBlobData) == 8)                             \
+    X(offsetof_BLOB_pBlobData, offsetof(BLOB, pBlobData) == PTR)                           \
     X(sizeof_BLOB_cbSize, sizeof(((BLOB *)0)->cbSize) == 4)                                \
-    X(sizeof_SSLVALIDATECERTHOOK, sizeof(SSLVALIDATECERTHOOK) == 16)                       \
+    X(sizeof_SSLVALIDATECERTHOOK, sizeof(SSLVALIDATECERTHOOK) == 2 * PTR)                  \
     X(offsetof_HOOK_HookFunc, offsetof(SSLVALIDATECERTHOOK, HookFunc) == 0)                \
-    X(offsetof_HOOK_pvArg, offsetof(SSLVALIDATECERTHOOK, pvArg) == 8)                      \
+    X(offsetof_HOOK_pvArg, offsetof(SSLVALIDATECERTHOOK, pvArg) == PTR)                    \
     X(sizeof_SSLPROTOCOL, sizeof(SSLPROTOCOL) == 12)                                       \
     X(offsetof_PROTOCOL_dwProtocol, offsetof(SSLPROTOCOL, dwProtocol) == 0)                \
     X(offsetof_PROTOCOL_dwVersion, offsetof(SSLPROTOCOL, dwVersion) == 4)                  \
@@ -224,20 +256,10 @@ typedef char layout_wsaio_info[(WS_WSAIOR(WS_SO_SSL, 14) == (DWORD)SO_SSL_GET_CO
     X(sizeof_SSLCLIENTOPTS_exists, sizeof(SSLCLIENTOPTS) >= 8)                             \
     X(sizeof_SSLSERVEROPTS_exists, sizeof(SSLSERVEROPTS) >= 8)                             \
     X(sizeof_SSLCLIENTAUTHOPTS_exists, sizeof(SSLCLIENTAUTHOPTS) >= 8)                     \
-    X(sizeof_SSLAUTHREQUESTHOOK, sizeof(SSLAUTHREQUESTHOOK) == 16)                         \
-    X(sizeof_SSLKEYEXCHANGEHOOK, sizeof(SSLKEYEXCHANGEHOOK) == 16)                         \
-    X(sizeof_SSLSIGNATUREHOOK, sizeof(SSLSIGNATUREHOOK) == 16)                             \
-    X(sizeof_WSADATA, sizeof(WSADATA) == 408)                                              \
-    X(offsetof_WSADATA_wVersion, offsetof(WSADATA, wVersion) == 0)                         \
-    X(offsetof_WSADATA_wHighVersion, offsetof(WSADATA, wHighVersion) == 2)                 \
-    X(offsetof_WSADATA_iMaxSockets, offsetof(WSADATA, iMaxSockets) == 4)                   \
-    X(offsetof_WSADATA_iMaxUdpDg, offsetof(WSADATA, iMaxUdpDg) == 6)                       \
-    X(offsetof_WSADATA_lpVendorInfo, offsetof(WSADATA, lpVendorInfo) == 8)                 \
-    X(offsetof_WSADATA_szDescription, offsetof(WSADATA, szDescription) == 16)              \
-    X(offsetof_WSADATA_szSystemStatus, offsetof(WSADATA, szSystemStatus) == 273)           \
-    X(sizeof_WSAOVERLAPPED, sizeof(WSAOVERLAPPED) == 32)                                   \
-    X(offsetof_WSAOVERLAPPED_Offset, offsetof(WSAOVERLAPPED, Offset) == 16)                \
-    X(offsetof_WSAOVERLAPPED_hEvent, offsetof(WSAOVERLAPPED, hEvent) == 24)                \
+    X(sizeof_SSLAUTHREQUESTHOOK, sizeof(SSLAUTHREQUESTHOOK) == 2 * PTR)                    \
+    X(sizeof_SSLKEYEXCHANGEHOOK, sizeof(SSLKEYEXCHANGEHOOK) == 2 * PTR)                    \
+    X(sizeof_SSLSIGNATUREHOOK, sizeof(SSLSIGNATUREHOOK) == 2 * PTR)                        \
+    WSADATA_FACTS(X)                                                                       \
     X(sizeof_fd_set_windows, sizeof(fd_set) == 4 + 64 * sizeof(SOCKET))                    \
     X(offsetof_fd_set_fd_count, offsetof(fd_set, fd_count) == 0)                           \
     X(offsetof_fd_set_fd_array, offsetof(fd_set, fd_array) == 4)                           \

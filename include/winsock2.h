@@ -160,19 +160,29 @@ typedef struct servent SERVENT, *PSERVENT, *LPSERVENT;
 typedef struct timeval TIMEVAL, *PTIMEVAL, *LPTIMEVAL;
 typedef struct linger LINGER, *PLINGER, *LPLINGER;
 
-/* ---- WSAStartup's WSADATA, Windows' _WIN64 layout (408 bytes on LP64:
- * wVersion 0, wHighVersion 2, iMaxSockets 4, iMaxUdpDg 6, lpVendorInfo 8,
- * szDescription 16, szSystemStatus 273).  The Rust side mirrors it. */
+/* ---- WSAStartup's WSADATA in Windows' two layouts: with 8-byte pointers its _WIN64 layout (408 bytes:
+ * wVersion 0, wHighVersion 2, iMaxSockets 4, iMaxUdpDg 6, lpVendorInfo 8, szDescription 16,
+ * szSystemStatus 273), with 4-byte pointers (armv7, i386) its 32-bit one, CE's (400 bytes:
+ * szDescription 4, szSystemStatus 261, iMaxSockets 390, iMaxUdpDg 392, lpVendorInfo 396).  The Rust
+ * side mirrors both. */
 #define WSADESCRIPTION_LEN 256
 #define WSASYS_STATUS_LEN 128
 typedef struct WSAData {
     WORD wVersion;
     WORD wHighVersion;
+#if __SIZEOF_POINTER__ == 8
     unsigned short iMaxSockets;
     unsigned short iMaxUdpDg;
     char *lpVendorInfo;
     char szDescription[WSADESCRIPTION_LEN + 1];
     char szSystemStatus[WSASYS_STATUS_LEN + 1];
+#else
+    char szDescription[WSADESCRIPTION_LEN + 1];
+    char szSystemStatus[WSASYS_STATUS_LEN + 1];
+    unsigned short iMaxSockets;
+    unsigned short iMaxUdpDg;
+    char *lpVendorInfo;
+#endif
 } WSADATA, *LPWSADATA;
 
 /* ---- Overlapped I/O types, for WSAIoctl's signature (a non-NULL overlapped

@@ -6,7 +6,7 @@ set -u
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 CC=${CC:-cc}
 LIBDIR=$ROOT/target/release
 
@@ -30,7 +30,7 @@ trap 'exit 143' TERM
 
 echo "== a fresh test CA and a server certificate for localhost / 127.0.0.1 (tests/pki/mkcerts.py)"
 "$PYTHON" tests/pki/mkcerts.py "$WORK/pki" || {
-    echo "demo: mkcerts.py failed (needs Python's cryptography: pip install -r tests/requirements.txt)" >&2
+    echo "demo: mkcerts.py failed" >&2
     exit 1
 }
 

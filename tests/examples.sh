@@ -13,7 +13,7 @@
 set -u
 
 cd "$(dirname "$0")/.." || exit 2
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 BIN=${EXAMPLES_BIN:-target/examples-c}
 
 for e in smtp_starttls https_get two_threads nonblocking_poll deferred_handshake; do

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAJOR=${VERSION%%.*}
 

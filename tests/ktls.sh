@@ -17,7 +17,7 @@
 
 set -u
 cd "$(dirname "$0")/.." || exit 2
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 KTLS_TESTS=${KTLS_TESTS:-duplex nonblocking readiness pattern06_mail_starttls pattern01_http hostile protocols}
 PASS=0
 FAIL=0

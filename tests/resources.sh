@@ -9,6 +9,7 @@
 #   bash tests/resources.sh        # RES_SOCKETS (10000), RES_SOAK (10000)
 set -u
 cd "$(dirname "$0")/.." || exit 2
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 ROOT=$PWD
 CC=${CC:-cc}
 SOCKETS=${RES_SOCKETS:-10000}
@@ -31,7 +32,7 @@ field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 cargo build --release --quiet --example bench_server || exit 2
 "$CC" -O2 -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I include bench/sslsock_client.c \
     -L target/release -lsslsock -lpthread -Wl,-rpath,"$ROOT/target/release" -o "$WORK/client" || exit 2
-python3 tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
+"$PYTHON" tests/pki/mkcerts.py "$WORK/pki" >/dev/null || exit 2
 target/release/examples/bench_server --cert "$WORK/pki/good.pem" --key "$WORK/pki/good.key" --tls 13 \
     --mode app --workers 2 --port-file "$WORK/port" >"$WORK/server.log" 2>&1 &
 SERVER=$!

@@ -18,14 +18,15 @@
 #
 # Environment: PYTHON (default python3), CC (default cc), CXX (default g++), T_TIMEOUT (default 60),
 # T_CSTD (C language flags, default "-std=c99 -D_DEFAULT_SOURCE"), T_CFLAGS (extra compiler flags), T_LIBDIR (the
-# directory of the libsslsock.so to test, default target/release),
+# directory of the libsslsock.so to test, default target/release), T_SKIP (program names left out, with
+# the line "# skipped NAME: $T_SKIP_WHY"; tests/cross.sh),
 # T_KEEP=1 keeps the work directory (it is kept anyway when something failed).
 
 set -u
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 CC=${CC:-cc}
 CXX=${CXX:-g++}
 T_CSTD=${T_CSTD:--std=c99 -D_DEFAULT_SOURCE}
@@ -42,7 +43,7 @@ if [ ! -f "$LIBDIR/libsslsock.so" ]; then
     exit 2
 fi
 if ! "$PYTHON" -c 'import cryptography' 2>/dev/null; then
-    echo "run-c-tests: Python's cryptography package is missing: $PYTHON -m pip install -r tests/requirements.txt" >&2
+    echo "run-c-tests: $PYTHON does not import cryptography (tests/python-env.sh)" >&2
     exit 2
 fi
 
@@ -231,6 +232,10 @@ for src in "${PROGRAMS[@]}"; do
     name=${name%.cpp}
     bin=$BIN/$name
     out=$OUT/$name.out
+    if [[ " ${T_SKIP:-} " == *" $name "* ]]; then
+        echo "# skipped $name: ${T_SKIP_WHY:-T_SKIP}"
+        continue
+    fi
     extra=()
     if head -n 20 "$src" | grep -qF '/* needs: -lcrypto */'; then
         extra=(-lcrypto)

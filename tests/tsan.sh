@@ -12,8 +12,9 @@ trap 'kill $(cat "$WORK/pid" 2>/dev/null) 2>/dev/null; rm -rf "$WORK"' EXIT
 RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
     cargo +nightly build --release --example duplex_stress --target x86_64-unknown-linux-gnu \
     --target-dir target/tsan >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; echo "not ok - TSan build"; echo "0 passed, 1 failed"; exit 1; }
-python3 tests/pki/mkcerts.py "$WORK/pki" >/dev/null
-python3 tests/servers/starttls_server.py --port 0 --port-file "$WORK/port" --cert "$WORK/pki/good.pem" \
+. tests/python-env.sh || exit 1   # PYTHON: a Python with cryptography (target/pyenv when needed)
+"$PYTHON" tests/pki/mkcerts.py "$WORK/pki" >/dev/null
+"$PYTHON" tests/servers/starttls_server.py --port 0 --port-file "$WORK/port" --cert "$WORK/pki/good.pem" \
     --key "$WORK/pki/good.key" --log "$WORK/server.log" --greet-wait 5 >/dev/null 2>&1 &
 echo $! >"$WORK/pid"
 for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done

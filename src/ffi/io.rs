@@ -602,22 +602,38 @@ pub unsafe extern "C" fn recvmmsg(
 }
 
 /// `sendfile` onto a secure socket: the file's bytes are read and encrypted (never sent raw).
+/// `offset` is the caller's offset widened to 64 bits (None: the input's own file position);
+/// `limit` is the largest offset the caller's offset type holds (`off_t` is 32 bits on 32-bit
+/// targets unless the program was built with `_FILE_OFFSET_BITS=64`): as the kernel's `sendfile`,
+/// EOVERFLOW when the offset is already there, and no more than reaches it.
 fn sendfile_secure(
     sock: &SecureSocket,
     input: c_int,
     offset: Option<&mut i64>,
+    limit: i64,
     count: usize,
 ) -> Result<usize> {
+    let mut position = offset.as_ref().map(|o| **o);
+    let mut count = count;
+    if let Some(at) = position {
+        if at < 0 {
+            return Err(Error::os(libc::EINVAL, "sendfile"));
+        }
+        if at >= limit {
+            return Err(Error::os(libc::EOVERFLOW, "sendfile"));
+        }
+        count = count.min(usize::try_from(limit - at).unwrap_or(usize::MAX));
+    }
     let mut buf = vec![0u8; count.clamp(1, 256 * 1024)];
     let mut total = 0;
-    let mut position = offset.as_ref().map(|o| **o);
     while total < count {
         let want = (count - total).min(buf.len());
-        // SAFETY: `buf` is valid for `want` bytes; pread/read on the caller's input descriptor
-        // (sslsock does not export pread; read goes to libc's own).
+        // SAFETY: `buf` is valid for `want` bytes; pread64/read on the caller's input descriptor
+        // (sslsock exports neither pread nor pread64; read goes to libc's own). pread64 takes a
+        // 64-bit offset on every target.
         let got = unsafe {
             match position {
-                Some(at) => libc::pread(input, buf.as_mut_ptr().cast(), want, at),
+                Some(at) => libc::pread64(input, buf.as_mut_ptr().cast(), want, at),
                 None => real::read(input, buf.as_mut_ptr().cast(), want),
             }
         };
@@ -649,6 +665,35 @@ fn sendfile_secure(
     Ok(total)
 }
 
+/// `sendfile_secure` for an offset of type `O` (`off_t` or `off64_t`): widened to 64 bits for the
+/// call, and the advanced offset written back (it fits: `sendfile_secure` stops at `O`'s maximum).
+///
+/// # Safety
+/// `offset` NULL or valid for reads and writes of an `O`.
+unsafe fn sendfile_offset<O>(
+    sock: &SecureSocket,
+    input: c_int,
+    offset: *mut O,
+    limit: O,
+    count: usize,
+) -> Result<usize>
+where
+    O: Copy + Into<i64> + TryFrom<i64>,
+{
+    // SAFETY: the caller vouches for `offset` (NULL or a valid, writable O).
+    let slot = unsafe { offset.as_mut() };
+    let mut position = slot.as_ref().map(|o| wide(**o));
+    let sent = sendfile_secure(sock, input, position.as_mut(), wide(limit), count)?;
+    if let (Some(slot), Some(p)) = (slot, position) {
+        match O::try_from(p) {
+            Ok(v) => *slot = v,
+            // Unreachable: sendfile_secure never moves the offset past `limit`.
+            Err(_) => return Err(Error::os(libc::EOVERFLOW, "sendfile")),
+        }
+    }
+    Ok(sent)
+}
+
 /// Implements Linux `sendfile`. Onto a secure socket the file is read and encrypted; from one,
 /// sendfile is not possible (as for any socket input).
 ///
@@ -671,8 +716,8 @@ pub unsafe extern "C" fn sendfile(
             binding,
             -1,
             |sock| {
-                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-                sendfile_secure(sock, input, unsafe { offset.as_mut() }, count)
+                // SAFETY: the caller vouches for the pointer it passed (NULL or a valid off_t).
+                unsafe { sendfile_offset(sock, input, offset, libc::off_t::MAX, count) }
                     .map(|n| n as ssize_t)
             },
             libc_call,
@@ -701,8 +746,8 @@ pub unsafe extern "C" fn sendfile64(
             binding,
             -1,
             |sock| {
-                // SAFETY: the caller vouches for the pointer it passed (a valid msghdr, or NULL / an off_t).
-                sendfile_secure(sock, input, unsafe { offset.as_mut() }, count)
+                // SAFETY: the caller vouches for the pointer it passed (NULL or a valid off64_t).
+                unsafe { sendfile_offset(sock, input, offset, libc::off64_t::MAX, count) }
                     .map(|n| n as ssize_t)
             },
             libc_call,

@@ -18,6 +18,12 @@ use crate::sys::fd;
 const WINSOCK_FIONBIO: u32 = 0x8004_667E;
 /// Winsock's `FIONREAD` (Linux's is 0x541B).
 const WINSOCK_FIONREAD: u32 = 0x4004_667F;
+// Linux's FIONBIO and FIONREAD as the low 32 bits `ioctlsocket` compares (libc gives them as
+// `c_ulong`: 64 bits on LP64, 32 bits on armv7, where the cast changes nothing).
+#[allow(clippy::unnecessary_cast)]
+const LINUX_FIONBIO: u32 = libc::FIONBIO as u32;
+#[allow(clippy::unnecessary_cast)]
+const LINUX_FIONREAD: u32 = libc::FIONREAD as u32;
 
 /// `LPWSAOVERLAPPED_COMPLETION_ROUTINE`.
 pub type CompletionRoutine = Option<unsafe extern "C" fn(DWORD, DWORD, *mut c_void, DWORD)>;
@@ -247,11 +253,17 @@ fn protocols_out(protocols: Protocols) -> Vec<u8> {
     bytes
 }
 
+/// Why a short `SO_SSL_SET_VALIDATE_CERT_HOOK` buffer is refused: two pointers, 16 bytes on 64-bit
+/// targets (a CE program's hand-built 8-byte buffer is too short there), 8 on 32-bit ones as on CE.
+const HOOK_TOO_SHORT: &str = if size_of::<SSLVALIDATECERTHOOK>() == 16 {
+    "SO_SSL_SET_VALIDATE_CERT_HOOK (needs a 16-byte SSLVALIDATECERTHOOK)"
+} else {
+    "SO_SSL_SET_VALIDATE_CERT_HOOK (needs an 8-byte SSLVALIDATECERTHOOK)"
+};
+
 fn set_hook(sock: &SecureSocket, input: &[u8]) -> Result<()> {
     if input.len() < size_of::<SSLVALIDATECERTHOOK>() {
-        return Err(fault(
-            "SO_SSL_SET_VALIDATE_CERT_HOOK (needs a 16-byte SSLVALIDATECERTHOOK)",
-        ));
+        return Err(fault(HOOK_TOO_SHORT));
     }
     // SAFETY: at least size_of::<SSLVALIDATECERTHOOK>() bytes; read unaligned; a function pointer and
     // a data pointer, for which every bit pattern of the caller's struct is what it meant.
@@ -319,10 +331,7 @@ pub unsafe extern "C" fn ioctlsocket(s: c_int, cmd: c_long, argp: *mut c_ulong) 
             return Err(fault("ioctlsocket"));
         }
         match low {
-            WINSOCK_FIONBIO => {}
-            x if x == libc::FIONBIO as u32 => {}
-            WINSOCK_FIONREAD => {}
-            x if x == libc::FIONREAD as u32 => {}
+            WINSOCK_FIONBIO | LINUX_FIONBIO | WINSOCK_FIONREAD | LINUX_FIONREAD => {}
             _ => {
                 // SAFETY: an ioctl the program asked for, passed through to libc.
                 let rc = unsafe { libc::ioctl(s, cmd as libc::c_ulong as _, argp) };
@@ -333,7 +342,7 @@ pub unsafe extern "C" fn ioctlsocket(s: c_int, cmd: c_long, argp: *mut c_ulong) 
                 };
             }
         }
-        if low == WINSOCK_FIONBIO || low == libc::FIONBIO as u32 {
+        if low == WINSOCK_FIONBIO || low == LINUX_FIONBIO {
             // SAFETY: argp is non-NULL and points to at least 4 bytes (u_long or a DWORD).
             let on = unsafe { argp.cast::<u32>().read_unaligned() } != 0;
             set_nonblocking(s, on)?;

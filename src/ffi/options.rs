@@ -226,9 +226,15 @@ mod tests {
     /// timeouts-huge).
     #[test]
     fn huge_timeout_reads_back_saturated() {
-        // 2^64 / 1000 seconds, rounded up: times 1000 wraps a u64 to a few hundred milliseconds.
+        // 2^64 / 1000 seconds, rounded up: times 1000 wraps a u64 to a few hundred milliseconds. A
+        // 32-bit time_t (armv7) holds at most 2^31 - 1 seconds, which is still past any DWORD of ms.
+        const HUGE_SECONDS: libc::time_t = if std::mem::size_of::<libc::time_t>() == 8 {
+            18_446_744_073_709_552_i64 as libc::time_t
+        } else {
+            libc::time_t::MAX
+        };
         let tv = libc::timeval {
-            tv_sec: 18_446_744_073_709_552,
+            tv_sec: HUGE_SECONDS,
             tv_usec: 0,
         };
         let tv_len = std::mem::size_of::<libc::timeval>() as socklen_t;

@@ -364,7 +364,11 @@ mod tests {
             tv_usec: 999_999,
         };
         // SAFETY: a valid timeval.
-        assert!(unsafe { deadline_from(&forever) }.unwrap().is_none());
+        let deadline = unsafe { deadline_from(&forever) }.unwrap();
+        // With a 64-bit time_t it is past what an Instant holds (None: forever); a 32-bit time_t's
+        // MAX (armv7: 2^31 - 1 s, 68 years) is a point in time that far away.
+        let floor = Instant::now() + Duration::from_secs((1 << 31) - 2);
+        assert!(deadline.is_none_or(|d| d >= floor), "{deadline:?}");
         let s = crate::ffi::lifecycle::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         assert!(s >= 0);
         // An unconnected TCP socket is ready for writing at once (POLLOUT | POLLHUP).

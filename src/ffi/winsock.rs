@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use super::{guard, SOCKET_ERROR};
 use crate::error::{self, Error, WsaCode};
 
-/// Windows' `WSADATA` (its 64-bit layout; `include/winsock2.h` declares the same, 408 bytes).
+/// Windows' `WSADATA`, its `_WIN64` layout on 64-bit targets (`include/winsock2.h` declares the same,
+/// 408 bytes).
+#[cfg(target_pointer_width = "64")]
 #[repr(C)]
 pub struct WSADATA {
     /// The version the program will use.
@@ -25,6 +27,33 @@ pub struct WSADATA {
     /// "Running".
     pub szSystemStatus: [c_char; 129],
 }
+
+/// Windows' `WSADATA`, its 32-bit layout (CE's) on 32-bit targets (`include/winsock2.h` declares the
+/// same, 400 bytes).
+#[cfg(not(target_pointer_width = "64"))]
+#[repr(C)]
+pub struct WSADATA {
+    /// The version the program will use.
+    pub wVersion: u16,
+    /// The highest version sslsock supports (2.2).
+    pub wHighVersion: u16,
+    /// "sslsock ...".
+    pub szDescription: [c_char; 257],
+    /// "Running".
+    pub szSystemStatus: [c_char; 129],
+    /// Obsolete (0).
+    pub iMaxSockets: u16,
+    /// Obsolete (0).
+    pub iMaxUdpDg: u16,
+    /// Obsolete (NULL).
+    pub lpVendorInfo: *mut c_char,
+}
+
+// The layouts include/winsock2.h declares (c-tests/layout.c checks the C side).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<WSADATA>() == 408);
+#[cfg(not(target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<WSADATA>() == 400);
 
 static STARTUPS: AtomicI32 = AtomicI32::new(0);
 

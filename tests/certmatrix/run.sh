@@ -24,7 +24,7 @@ set -u
 
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 CC=${CC:-cc}
 LIBDIR=${T_LIBDIR:-$ROOT/target/release}
 SHORTLIVED_SECONDS=${T_SHORTLIVED_SECONDS:-20}

@@ -29,7 +29,7 @@ START_TIME=$(date +%s)
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 CC=${CC:-cc}
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 T_TIMEOUT=${T_TIMEOUT:-60}
 LIBDIR=$ROOT/target/release
 KEEP=${T_KEEP:-0}

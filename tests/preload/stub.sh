@@ -13,7 +13,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 CC=${CC:-cc}
 RUN=$ROOT/tools/sslsock-run
 LIB=${SSLSOCK_LIB:-$ROOT/target/release/libsslsock.so}

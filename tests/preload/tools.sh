@@ -16,7 +16,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
+. tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 PYTHON=$(command -v "$PYTHON")
 RUN=$ROOT/tools/sslsock-run
 LIB=${SSLSOCK_LIB:-$ROOT/target/release/libsslsock.so}
@@ -36,6 +36,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sslsock-tools.XXXXXX") || exit 2
 chmod 755 "$WORK"
 PIDS=()
 PGDATA_STARTED=
+PGBASE_OWN=
 KEEP=${T_KEEP:-0}
 cleanup() {
     local p
@@ -44,7 +45,11 @@ cleanup() {
     fi
     for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-    if [ "$KEEP" = 1 ] || [ "$FAIL" -ne 0 ]; then echo "# work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    if [ "$KEEP" = 1 ] || [ "$FAIL" -ne 0 ]; then
+        echo "# work directory kept: $WORK${PGBASE_OWN:+ and $PGBASE_OWN}"
+    else
+        rm -rf "$WORK" ${PGBASE_OWN:+"$PGBASE_OWN"}
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -161,13 +166,34 @@ http_round http
 http_round https --cert "$PKI/good.pem" --key "$PKI/good.key"
 
 # ==== 3. psql <-> PostgreSQL =================================================================
+# The server runs as the postgres user, which must reach its folder and, when it is preloaded,
+# sslsock-run and the library. The checkout may sit in a private directory (mode 0700, as mktemp -d
+# makes, or under /root), so the wrapper and the library are copied to PGBASE/bin/sslsock-run and
+# PGBASE/lib/libsslsock.so (the wrapper finds ../lib/libsslsock.so itself); PGBASE is the work
+# directory when postgres can reach it, else a fresh directory under /tmp.
+PGBASE=
+pg_base() {
+    [ -z "$PGBASE" ] || return 0
+    if ! id postgres >/dev/null 2>&1; then
+        useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres 2>/dev/null || return 1
+    fi
+    if runuser -u postgres -- test -x "$WORK"; then
+        PGBASE=$WORK/pgbase
+        mkdir -p "$PGBASE" || return 1
+    else
+        PGBASE=$(mktemp -d /tmp/sslsock-pg.XXXXXX) || return 1
+        PGBASE_OWN=$PGBASE
+    fi
+    chmod 755 "$PGBASE" && mkdir -p "$PGBASE/bin" "$PGBASE/lib" &&
+        install -m 0755 "$RUN" "$PGBASE/bin/sslsock-run" && install -m 0755 "$LIB" "$PGBASE/lib/libsslsock.so" &&
+        runuser -u postgres -- test -r "$PGBASE/lib/libsslsock.so"
+}
 pg_round() {
     local label=$1 swrap=$2
-    local PG=$WORK/pg-$label port conn out want
-    if ! id postgres >/dev/null 2>&1; then
-        useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres 2>/dev/null ||
-            { not_ok "psql $label: a postgres system user exists or can be made"; return; }
-    fi
+    local PG port conn out want
+    pg_base || { not_ok "psql $label: a postgres user and a folder it reaches with sslsock-run and the library"; return; }
+    PG=$PGBASE/pg-$label
+    [ -z "$swrap" ] || swrap=$PGBASE/bin/sslsock-run
     mkdir -p "$PG/sock"
     chown -R postgres "$PG"
     if ! (cd "$PG" && runuser -u postgres -- "$PG_BINDIR/initdb" -D "$PG/data" -U postgres --auth=trust -E UTF8 \
@@ -177,7 +203,7 @@ pg_round() {
     install -o postgres -m 0644 "$PKI/good.pem" "$PG/data/server.crt"
     install -o postgres -m 0600 "$PKI/good.key" "$PG/data/server.key"
     port=$(free_port)
-    if ! (cd "$PG" && runuser -u postgres -- ${swrap:+"$swrap"} "$PG_BINDIR/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w -t 60 \
+    if ! (cd "$PG" && runuser -u postgres -- env -u SSLSOCK_LIB ${swrap:+"$swrap"} "$PG_BINDIR/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -p $port -k $PG/sock -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c fsync=off" \
             start >"$PG/pg_ctl.log" 2>&1); then
         show "$PG/pg_ctl.log" "$PG/server.log"; not_ok "psql $label: PostgreSQL starts (port $port)"; return
@@ -222,6 +248,6 @@ pg_round() {
     fi
 }
 pg_round client-preloaded ""
-pg_round both-preloaded "$RUN"
+pg_round both-preloaded preload
 
 finish
