@@ -102,6 +102,7 @@ pub fn wait(
     loop {
         let mut early = vec![0i16; fds.len()];
         let mut handshake = vec![false; fds.len()];
+        let mut flushing = vec![false; fds.len()];
         let mut any_early = false;
         for (i, sock) in sockets.iter().enumerate() {
             kernel[i].events = requested[i];
@@ -119,9 +120,16 @@ pub fn wait(
             } else if let Some(needed) = sock.handshake_interest() {
                 kernel[i].events = needed;
                 handshake[i] = true;
-            } else if requested[i] & READ_EVENTS != 0 && sock.readable_now() {
-                early[i] = requested[i] & READ_EVENTS;
-                any_early = true;
+            } else {
+                if sock.flush_pending() {
+                    // Records a non-blocking send took wait for room: watched too, sent when it comes.
+                    kernel[i].events |= libc::POLLOUT;
+                    flushing[i] = true;
+                }
+                if requested[i] & READ_EVENTS != 0 && sock.readable_now() {
+                    early[i] = requested[i] & READ_EVENTS;
+                    any_early = true;
+                }
             }
         }
         let timeout = if any_early { 0 } else { millis_until(deadline) };
@@ -165,6 +173,10 @@ pub fn wait(
                 } else if early[i] == 0 && got & READ_EVENTS != 0 && !sock.readable_after_input() {
                     // Ciphertext that does not finish a record: taken in, not reported.
                     revents &= !READ_EVENTS;
+                }
+                if flushing[i] && requested[i] & libc::POLLOUT == 0 {
+                    // Room for our own records (sent at the top of the next round), not the program's.
+                    revents &= !libc::POLLOUT;
                 }
             }
             fds[i].revents = revents;

@@ -282,6 +282,26 @@ impl SecureSocket {
         }
     }
 
+    /// For `poll`/`select`: send what an earlier non-blocking `send` left waiting (records it took
+    /// whole but the kernel had no room for). True while some still wait: the wait then watches POLLOUT
+    /// too, so that a program that waits for the answer to a request never waits for its own request.
+    pub fn flush_pending(&self) -> bool {
+        let Some(mut session) = self.state.try_lock() else {
+            return false;
+        };
+        let s = &mut *session;
+        if s.outbound.is_empty() || !s.tls_up() {
+            return false;
+        }
+        match s.outbound.send_now(&self.wire) {
+            Ok(done) => !done,
+            Err(e) => {
+                fail_session(s, Error::os(e, "send"), self);
+                false
+            }
+        }
+    }
+
     // ---- writing ----
 
     /// `send`: plaintext in the deferred window, encrypted afterwards. A blocking socket sends it all.
