@@ -48,17 +48,18 @@ our_files() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 soname() { readelf -d "$1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'; }
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
 
-EXPECTED="bin/sslsock-run
-include/sslsock.h
-$(cd include && ls sslsock/compat/*.h | sed 's|^|include/|')
-include/winsock.h
-include/winsock2.h
+# The headers: the API ones and the compat set, each with its mixed-case spellings (<WinSock2.h>, ...).
+EXPECTED=$(LC_ALL=C sort <<EOF_EXPECTED
+bin/sslsock-run
+$(cd include && ls ./*.h ./*.H sslsock/compat/*.h sslsock/compat/*.H | sed 's|^\./||; s|^|include/|')
 lib/libsslsock.a
 lib/libsslsock.so
 lib/libsslsock.so.$MAJOR
 lib/libsslsock.so.$VERSION
 lib/pkgconfig/sslsock.pc
-share/man/man7/sslsock.7"
+share/man/man7/sslsock.7
+EOF_EXPECTED
+)
 
 # ---- 1. staged install ------------------------------------------------------------------
 echo "# version $VERSION (soname libsslsock.so.$MAJOR)"
