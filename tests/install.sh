@@ -102,6 +102,14 @@ else
     not_ok "make install PREFIX=<tmp>/prefix"
 fi
 check "prefix: exactly the expected files" same "$(our_files "$PREFIX")" "$EXPECTED"
+# The installed headers (API and compat set, mixed-case spellings included) compile every name issue 14
+# added, as C and as C++, with -Wall -Wextra -Werror (tests/headers/use_names.c).
+for lang in "c|$CC -x c -std=c99 -D_DEFAULT_SOURCE" "c++|${CXX:-g++} -x c++ -std=c++17"; do
+    # shellcheck disable=SC2086
+    check "prefix: the installed headers compile tests/headers/use_names.c [${lang%%|*}]" \
+        ${lang#*|} -Wall -Wextra -Werror -I"$PREFIX/include" -I"$PREFIX/include/sslsock/compat" \
+        -c tests/headers/use_names.c -o "$WORK/use_names.o"
+done
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 check "pkg-config --modversion sslsock is $VERSION" same "$(pkg-config --modversion sslsock)" "$VERSION"
