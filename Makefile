@@ -73,7 +73,7 @@ lint:
 tsan:
 	bash tests/tsan.sh
 
-# Fuzzing (fuzz/, docs/testing.md "Fuzzing"): the cargo-fuzz targets ioctl, sockopt, names and sequence,
+# Fuzzing (fuzz/, docs/testing.md "Fuzzing"): the cargo-fuzz targets ioctl, sockopt, names, sequence and crack,
 # built with nightly and ASan into fuzz/target. fuzz-smoke (part of make test) runs each 20 s from the
 # committed seeds; fuzz runs each FUZZ_SECONDS and keeps the grown corpus in fuzz/target/corpus.
 # Both skip without a nightly toolchain or cargo-fuzz (cargo install cargo-fuzz --locked).
