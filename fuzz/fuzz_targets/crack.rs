@@ -30,7 +30,11 @@ fn key() -> &'static rcgen::KeyPair {
 fn crack_c(bytes: &[u8], flags: u32) -> Option<(String, String, [u32; 4], u64, u64, Vec<u8>)> {
     let mut out: PX509Certificate = 1usize as PX509Certificate;
     let mut copy = bytes.to_vec();
-    let ptr = if copy.is_empty() { std::ptr::null_mut() } else { copy.as_mut_ptr() };
+    let ptr = if copy.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        copy.as_mut_ptr()
+    };
     // SAFETY: `copy` is readable for its length; `out` is writable.
     let ok = unsafe { SslCrackCertificate(ptr, copy.len() as u32, flags, &mut out) };
     if ok == 0 {
@@ -46,10 +50,18 @@ fn crack_c(bytes: &[u8], flags: u32) -> Option<(String, String, [u32; 4], u64, u
         let c = &*out;
         let key = &*c.pPublicKey;
         let key_bytes = std::slice::from_raw_parts(key.pKey.as_ptr(), key.cbKey as usize).to_vec();
-        let ft = |f: sslsock::abi::FILETIME| (u64::from(f.dwHighDateTime) << 32) | u64::from(f.dwLowDateTime);
+        let ft = |f: sslsock::abi::FILETIME| {
+            (u64::from(f.dwHighDateTime) << 32) | u64::from(f.dwLowDateTime)
+        };
         (
-            CStr::from_ptr(c.pszSubject).to_str().expect("UTF-8 subject").to_string(),
-            CStr::from_ptr(c.pszIssuer).to_str().expect("UTF-8 issuer").to_string(),
+            CStr::from_ptr(c.pszSubject)
+                .to_str()
+                .expect("UTF-8 subject")
+                .to_string(),
+            CStr::from_ptr(c.pszIssuer)
+                .to_str()
+                .expect("UTF-8 issuer")
+                .to_string(),
             c.SerialNumber,
             ft(c.ValidFrom),
             ft(c.ValidUntil),
@@ -74,13 +86,21 @@ fn check_agreement(bytes: &[u8], flags: u32) {
             assert_eq!(&r.key, key);
         }
         (Err(_), None) => {}
-        _ => panic!("Rust and C disagree: {:?} vs {}", rust.as_ref().map(|_| ()), c.is_some()),
+        _ => panic!(
+            "Rust and C disagree: {:?} vs {}",
+            rust.as_ref().map(|_| ()),
+            c.is_some()
+        ),
     }
 }
 
 fn text(raw: &[u8]) -> String {
     let t: String = raw.iter().map(|&b| char::from(b'a' + b % 26)).collect();
-    if t.is_empty() { "x".into() } else { t }
+    if t.is_empty() {
+        "x".into()
+    } else {
+        t
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -109,12 +129,22 @@ fuzz_target!(|data: &[u8]| {
 
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, o.clone());
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn.clone());
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, o.clone());
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn.clone());
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     params.not_before = rcgen::date_time_ymd(year_from, 1, 2);
     params.not_after = rcgen::date_time_ymd(year_from + years, 12, 31);
-    let Ok(cert) = params.self_signed(key()) else { return };
+    let (from_unix, until_unix) = (
+        params.not_before.unix_timestamp(),
+        params.not_after.unix_timestamp(),
+    );
+    let Ok(cert) = params.self_signed(key()) else {
+        return;
+    };
     let der = cert.der().to_vec();
 
     let got = crack(&der, 0).expect("a certificate rcgen made cracks");
@@ -125,14 +155,21 @@ fuzz_target!(|data: &[u8]| {
     for (i, b) in serial.iter().rev().take(16).enumerate() {
         le[i] = *b;
     }
-    let want: Vec<u32> = le.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let want: Vec<u32> = le
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     assert_eq!(&got.serial[..], &want[..], "serial {serial:02x?}");
     let filetime = |t: i64| ((t + 11_644_473_600) as u64) * 10_000_000;
-    assert_eq!(got.valid_from, filetime(params.not_before.unix_timestamp()));
-    assert_eq!(got.valid_until, filetime(params.not_after.unix_timestamp()));
+    assert_eq!(got.valid_from, filetime(from_unix));
+    assert_eq!(got.valid_until, filetime(until_unix));
     check_agreement(&der, 0);
 
     let cut = cut % der.len();
-    assert!(crack(&der[..cut], 0).is_err(), "a prefix of {cut} of {} bytes cracked", der.len());
+    assert!(
+        crack(&der[..cut], 0).is_err(),
+        "a prefix of {cut} of {} bytes cracked",
+        der.len()
+    );
     assert!(crack_c(&der[..cut], 0).is_none());
 });
