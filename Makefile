@@ -13,8 +13,10 @@ OBJCOPY ?= objcopy
 CARGO ?= cargo
 LIB := target/release/libsslsock.so
 STATICLIB := target/release/libsslsock.a
-# The opt-in <windows.h> companion set (docs/porting.md), installed under $(INCLUDEDIR)/sslsock/compat.
-COMPAT_HEADERS := $(sort $(wildcard include/sslsock/compat/*.h))
+# The API headers (with the mixed-case spellings Windows code writes, <WinSock2.h> ...), and the opt-in
+# <windows.h> companion set (docs/porting.md), installed under $(INCLUDEDIR)/sslsock/compat.
+API_HEADERS := $(sort $(wildcard include/*.h include/*.H))
+COMPAT_HEADERS := $(sort $(wildcard include/sslsock/compat/*.h include/sslsock/compat/*.H))
 # The crate version (Cargo.toml) names the installed library; its major is the soname's (build.rs).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
@@ -79,7 +81,7 @@ lint:
 tsan:
 	bash tests/tsan.sh
 
-# Fuzzing (fuzz/, docs/testing.md "Fuzzing"): the cargo-fuzz targets ioctl, sockopt, names and sequence,
+# Fuzzing (fuzz/, docs/testing.md "Fuzzing"): the cargo-fuzz targets ioctl, sockopt, names, sequence and crack,
 # built with nightly and ASan into fuzz/target. fuzz-smoke (part of make test) runs each 20 s from the
 # committed seeds; fuzz runs each FUZZ_SECONDS and keeps the grown corpus in fuzz/target/corpus.
 # Both skip without a nightly toolchain or cargo-fuzz (cargo install cargo-fuzz --locked).
@@ -141,7 +143,7 @@ install: lib
 	install -m 0644 $(STATICLIB) $(DESTDIR)$(LIBDIR)/libsslsock.a
 	@# rustc's embedded LLVM bitcode (a quarter of the archive) is of no use to a C linker and confuses nm.
 	$(OBJCOPY) --remove-section=.llvmbc --remove-section=.llvmcmd $(DESTDIR)$(LIBDIR)/libsslsock.a
-	install -m 0644 include/sslsock.h include/winsock2.h include/winsock.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(API_HEADERS) $(DESTDIR)$(INCLUDEDIR)/
 	install -d $(DESTDIR)$(INCLUDEDIR)/sslsock/compat
 	install -m 0644 $(COMPAT_HEADERS) $(DESTDIR)$(INCLUDEDIR)/sslsock/compat/
 	install -m 0755 tools/sslsock-run $(DESTDIR)$(BINDIR)/sslsock-run
@@ -158,7 +160,7 @@ install-strip: install
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsslsock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsslsock.so.$(SOMAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libsslsock.so $(DESTDIR)$(LIBDIR)/libsslsock.a \
-	      $(DESTDIR)$(INCLUDEDIR)/sslsock.h $(DESTDIR)$(INCLUDEDIR)/winsock2.h $(DESTDIR)$(INCLUDEDIR)/winsock.h \
+	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(API_HEADERS))) \
 	      $(DESTDIR)$(BINDIR)/sslsock-run $(DESTDIR)$(PKGCONFIGDIR)/sslsock.pc $(DESTDIR)$(MANDIR)/man7/sslsock.7 \
 	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/sslsock/compat/,$(notdir $(COMPAT_HEADERS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sslsock/compat $(DESTDIR)$(INCLUDEDIR)/sslsock 2>/dev/null

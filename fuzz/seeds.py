@@ -192,3 +192,13 @@ seq = {
 }
 for name, data in seq.items():
     write("sequence", name, data)
+
+
+# ---- crack: mode (even: raw bytes | odd: rcgen-made certificate) ----
+# Mode 1: cn_len, o_len, serial_len - 1, year offset u16, years - 1, cut u16, cn, o, serial.
+FIXED_DER = open(os.path.join(HERE, "..", "tests", "data", "crack-fixed.der"), "rb").read()
+write("crack", "fixed-der", b"\x00" + FIXED_DER)
+write("crack", "truncated-der", b"\x02" + FIXED_DER[:200])
+write("crack", "made-17-byte-serial", b"\x01\x05\x07\x10" + struct.pack("<H", 423) + b"\x00"
+      + struct.pack("<H", 144) + b"helloworldexa" + bytes(range(1, 18)))
+write("crack", "made-short", b"\x03\x01\x01\x00" + struct.pack("<H", 0xffff) + b"\x00\x00\x00aab")

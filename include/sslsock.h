@@ -66,16 +66,40 @@
 // TLS record content type: application data.
 #define RECORD_DATA 23
 
-// A counted byte string (`pCertChain` entries).
+// The public key of an `X509Certificate`: `cbKey` bytes follow in `pKey` (variable length).
 typedef struct {
-  // Number of bytes at `pBlobData`.
-  ULONG cbSize;
-  // The bytes.
-  BYTE *pBlobData;
-} BLOB;
+  // The key's algorithm: `CALG_RSA_KEYX` (RSA), `CALG_ECDSA` (EC), `CALG_DSS_SIGN` (DSA), or 0.
+  DWORD Type;
+  // Number of bytes in `pKey`.
+  DWORD cbKey;
+  // The `subjectPublicKey` bytes (an RSA key's DER RSAPublicKey, an EC key's point); declared with
+  // one, holds `cbKey`.
+  BYTE pKey[1];
+} PctPublicKey;
 
-// Pointer to `BLOB`.
-typedef BLOB *LPBLOB;
+// What `SslCrackCertificate` gives (CE's `schnlsp.h` layout; 64 bytes on LP64). Free it with
+// `SslFreeCertificate`.
+typedef struct {
+  // The encoded X.509 version: 0 for v1, 2 for v3.
+  DWORD Version;
+  // The serial number's low 128 bits, least significant DWORD (and byte) first.
+  DWORD SerialNumber[4];
+  // `CALG_RSA_SIGN`, `CALG_DSS_SIGN`, `CALG_ECDSA`, or 0 (a signature wincrypt has no name for).
+  ALG_ID SignatureAlgorithm;
+  // notBefore (UTC).
+  FILETIME ValidFrom;
+  // notAfter (UTC).
+  FILETIME ValidUntil;
+  // The issuer as CE wrote it: `"C=US, O=Example CA, CN=Example Root"` (UTF-8).
+  LPSTR pszIssuer;
+  // The subject as CE wrote it: `"O=Example, CN=host.example"` (UTF-8).
+  LPSTR pszSubject;
+  // The subject's public key.
+  PctPublicKey *pPublicKey;
+} X509Certificate;
+
+// Pointer to `X509Certificate`.
+typedef X509Certificate *PX509Certificate;
 
 // The certificate validation hook: returns `SSL_ERR_OKAY` to accept the server's certificate.
 typedef int (*SSLVALIDATECERTFUNC)(DWORD dwType,
@@ -148,7 +172,8 @@ typedef struct {
   ALG_ID CipherList[1];
 } SSLCIPHERS;
 
-// `SO_SSL_SET_CLIENT_OPTS` input (kept for source compatibility; the code answers WSAEOPNOTSUPP).
+// `SO_SSL_SET_CLIENT_OPTS` input and `SO_SSL_GET_CLIENT_OPTS` output: the socket's session cache
+// (`dwCacheSize` 0 turns session resumption off for the socket).
 typedef struct {
   // Session cache size.
   DWORD dwCacheSize;
@@ -168,7 +193,8 @@ typedef struct {
   DWORD dwChainLen;
 } SSLSERVEROPTS;
 
-// `SO_SSL_SET_CLIENT_AUTH_OPTS` input (kept for source compatibility; not supported).
+// `SO_SSL_SET_CLIENT_AUTH_OPTS` input (kept for source compatibility; the code answers WSAEOPNOTSUPP:
+// client certificates are given with `sslsock_set_client_certificate` or `SSLSOCK_CLIENT_CERT`).
 typedef struct {
   // The client's certificate chain.
   LPBLOB pCertChain;
@@ -258,12 +284,12 @@ typedef struct {
 // Value `0xD0730004`.
 #define SO_SSL_GET_CIPHERS 3497197572u
 
-// In: `SSLCLIENTOPTS` (not supported: WSAEOPNOTSUPP).
+// In: `SSLCLIENTOPTS`: the socket's session cache (`{0, ...}` turns resumption off).
 //
 // Value `0x90730005`.
 #define SO_SSL_SET_CLIENT_OPTS 2423455749u
 
-// Out: `SSLCLIENTOPTS` (not supported: WSAEOPNOTSUPP).
+// Out: `SSLCLIENTOPTS`: the socket's session cache settings.
 //
 // Value `0x50730005`.
 #define SO_SSL_GET_CLIENT_OPTS 1349713925u
@@ -278,12 +304,13 @@ typedef struct {
 // Value `0x50730006`.
 #define SO_SSL_GET_SERVER_OPTS 1349713926u
 
-// In: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP).
+// In: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP; a client certificate is given with
+// `sslsock_set_client_certificate` or `SSLSOCK_CLIENT_CERT`/`SSLSOCK_CLIENT_KEY`).
 //
 // Value `0x90730007`.
 #define SO_SSL_SET_CLIENT_AUTH_OPTS 2423455751u
 
-// Out: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP).
+// Out: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP; see `SO_SSL_SET_CLIENT_AUTH_OPTS`).
 //
 // Value `0x50730007`.
 #define SO_SSL_GET_CLIENT_AUTH_OPTS 1349713927u
@@ -455,11 +482,44 @@ typedef struct {
 // that no wincrypt algorithm uses.
 #define SSLSOCK_CALG_CHACHA20_POLY1305 26640
 
+// `SslCrackCertificate`'s `dwFlags`: the bytes are a certificate file's contents (a leading
+// 17-byte "certificate" wrapper is skipped, bytes after the certificate are allowed).
+#define CF_CERT_FROM_FILE 1
+
+
+
+
+
 
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Implements CE's `SslCrackCertificate` (schannel): parse the DER X.509 certificate of
+// `cbCertificate` bytes at `pbCertificate` (e.g. a validation hook's `pCertChain[0]`) and set
+// `*ppCertificate` to an `X509Certificate` (issuer and subject as `"O=Example, CN=host"`, dates as
+// FILETIME, serial, key; docs/porting.md), freed with `SslFreeCertificate`. `dwFlags`:
+// `CF_CERT_FROM_FILE` or 0 (other bits are ignored: trust is the handshake's decision here).
+//
+// Returns TRUE, or FALSE with `*ppCertificate` NULL and the last error (`GetLastError`/
+// `WSAGetLastError`) `ERROR_INVALID_PARAMETER` for NULL pointers or a length of 0, or
+// `ERROR_INVALID_DATA` for bytes that are not exactly one certificate (truncated, garbage, trailing
+// bytes without `CF_CERT_FROM_FILE`, a date before 1601); `sslsock_last_error_reason` says why.
+//
+// # Safety
+// `pbCertificate` NULL or readable for `cbCertificate` bytes; `ppCertificate` NULL or writable.
+BOOL SslCrackCertificate(BYTE *pbCertificate,
+                         DWORD cbCertificate,
+                         DWORD dwFlags,
+                         PX509Certificate *ppCertificate);
+
+// Implements CE's `SslFreeCertificate` (schannel): frees what `SslCrackCertificate` gave. NULL is
+// ignored.
+//
+// # Safety
+// `pCertificate` NULL or a pointer `SslCrackCertificate` returned and not yet freed.
+void SslFreeCertificate(PX509Certificate pCertificate);
 
 // sslsock extension (CE had client certificates only through its CryptoAPI hooks): use the PEM
 // certificate chain in `cert_file` and the PEM private key in `key_file` (PKCS#8, PKCS#1 or SEC1; NULL:

@@ -121,6 +121,27 @@ typedef const char *LPCSTR;
 typedef int *LPINT;
 typedef BOOL *LPBOOL;
 
+/* BLOB (the hook's pCertChain entries) and FILETIME (SslCrackCertificate's dates), declared and
+ * guarded as Windows declares them (nspapi.h/wtypes.h: _tagBLOB_DEFINED; windef.h/minwinbase.h:
+ * _FILETIME_), so that any include order with other headers that declare them compiles. */
+#ifndef _tagBLOB_DEFINED
+# define _tagBLOB_DEFINED
+# define _BLOB_DEFINED
+# define _LPBLOB_DEFINED
+typedef struct _BLOB {
+    ULONG cbSize;
+    BYTE *pBlobData;
+} BLOB, *LPBLOB;
+#endif
+
+#ifndef _FILETIME_
+# define _FILETIME_
+typedef struct _FILETIME {
+    DWORD dwLowDateTime;
+    DWORD dwHighDateTime;
+} FILETIME, *PFILETIME, *LPFILETIME;
+#endif
+
 #ifndef FALSE
 # define FALSE 0
 #endif

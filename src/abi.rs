@@ -6,7 +6,7 @@
 //! hand-written `winsock2.h` it includes.
 #![allow(non_camel_case_types, non_snake_case)]
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 /// Windows `DWORD`: 32 bits on every platform.
 pub type DWORD = u32;
@@ -18,6 +18,10 @@ pub type BYTE = u8;
 pub type ALG_ID = u32;
 /// Windows `LPVOID`.
 pub type LPVOID = *mut c_void;
+/// Windows `BOOL`: an `int`.
+pub type BOOL = c_int;
+/// Windows `LPSTR`: a `char *`.
+pub type LPSTR = *mut c_char;
 
 // ---- setsockopt(SOL_SOCKET, SO_SECURE, ...) ----
 
@@ -66,11 +70,11 @@ pub const SO_SSL_SET_CIPHERS: DWORD = 0x90730004u32;
 ///
 /// Value `0xD0730004`.
 pub const SO_SSL_GET_CIPHERS: DWORD = 0xD0730004u32;
-/// In: `SSLCLIENTOPTS` (not supported: WSAEOPNOTSUPP).
+/// In: `SSLCLIENTOPTS`: the socket's session cache (`{0, ...}` turns resumption off).
 ///
 /// Value `0x90730005`.
 pub const SO_SSL_SET_CLIENT_OPTS: DWORD = 0x90730005u32;
-/// Out: `SSLCLIENTOPTS` (not supported: WSAEOPNOTSUPP).
+/// Out: `SSLCLIENTOPTS`: the socket's session cache settings.
 ///
 /// Value `0x50730005`.
 pub const SO_SSL_GET_CLIENT_OPTS: DWORD = 0x50730005u32;
@@ -82,11 +86,12 @@ pub const SO_SSL_SET_SERVER_OPTS: DWORD = 0x90730006u32;
 ///
 /// Value `0x50730006`.
 pub const SO_SSL_GET_SERVER_OPTS: DWORD = 0x50730006u32;
-/// In: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP).
+/// In: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP; a client certificate is given with
+/// `sslsock_set_client_certificate` or `SSLSOCK_CLIENT_CERT`/`SSLSOCK_CLIENT_KEY`).
 ///
 /// Value `0x90730007`.
 pub const SO_SSL_SET_CLIENT_AUTH_OPTS: DWORD = 0x90730007u32;
-/// Out: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP).
+/// Out: `SSLCLIENTAUTHOPTS` (not supported: WSAEOPNOTSUPP; see `SO_SSL_SET_CLIENT_AUTH_OPTS`).
 ///
 /// Value `0x50730007`.
 pub const SO_SSL_GET_CLIENT_AUTH_OPTS: DWORD = 0x50730007u32;
@@ -349,7 +354,8 @@ pub struct SSLCIPHERS {
     pub CipherList: [ALG_ID; 1],
 }
 
-/// `SO_SSL_SET_CLIENT_OPTS` input (kept for source compatibility; the code answers WSAEOPNOTSUPP).
+/// `SO_SSL_SET_CLIENT_OPTS` input and `SO_SSL_GET_CLIENT_OPTS` output: the socket's session cache
+/// (`dwCacheSize` 0 turns session resumption off for the socket).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SSLCLIENTOPTS {
@@ -373,7 +379,8 @@ pub struct SSLSERVEROPTS {
     pub dwChainLen: DWORD,
 }
 
-/// `SO_SSL_SET_CLIENT_AUTH_OPTS` input (kept for source compatibility; not supported).
+/// `SO_SSL_SET_CLIENT_AUTH_OPTS` input (kept for source compatibility; the code answers WSAEOPNOTSUPP:
+/// client certificates are given with `sslsock_set_client_certificate` or `SSLSOCK_CLIENT_CERT`).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SSLCLIENTAUTHOPTS {
@@ -416,3 +423,56 @@ pub struct SSLSIGNATUREHOOK {
     /// Its argument.
     pub pvArg: LPVOID,
 }
+
+// ---- SslCrackCertificate (CE's schnlsp.h) ----
+
+/// Windows `FILETIME`: 100 ns units since 1601-01-01 UTC, in two DWORDs (declared by `winsock2.h`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FILETIME {
+    /// Low 32 bits.
+    pub dwLowDateTime: DWORD,
+    /// High 32 bits.
+    pub dwHighDateTime: DWORD,
+}
+
+/// The public key of an `X509Certificate`: `cbKey` bytes follow in `pKey` (variable length).
+#[repr(C)]
+pub struct PctPublicKey {
+    /// The key's algorithm: `CALG_RSA_KEYX` (RSA), `CALG_ECDSA` (EC), `CALG_DSS_SIGN` (DSA), or 0.
+    pub Type: DWORD,
+    /// Number of bytes in `pKey`.
+    pub cbKey: DWORD,
+    /// The `subjectPublicKey` bytes (an RSA key's DER RSAPublicKey, an EC key's point); declared with
+    /// one, holds `cbKey`.
+    pub pKey: [BYTE; 1],
+}
+
+/// What `SslCrackCertificate` gives (CE's `schnlsp.h` layout; 64 bytes on LP64). Free it with
+/// `SslFreeCertificate`.
+#[repr(C)]
+pub struct X509Certificate {
+    /// The encoded X.509 version: 0 for v1, 2 for v3.
+    pub Version: DWORD,
+    /// The serial number's low 128 bits, least significant DWORD (and byte) first.
+    pub SerialNumber: [DWORD; 4],
+    /// `CALG_RSA_SIGN`, `CALG_DSS_SIGN`, `CALG_ECDSA`, or 0 (a signature wincrypt has no name for).
+    pub SignatureAlgorithm: ALG_ID,
+    /// notBefore (UTC).
+    pub ValidFrom: FILETIME,
+    /// notAfter (UTC).
+    pub ValidUntil: FILETIME,
+    /// The issuer as CE wrote it: `"C=US, O=Example CA, CN=Example Root"` (UTF-8).
+    pub pszIssuer: LPSTR,
+    /// The subject as CE wrote it: `"O=Example, CN=host.example"` (UTF-8).
+    pub pszSubject: LPSTR,
+    /// The subject's public key.
+    pub pPublicKey: *mut PctPublicKey,
+}
+
+/// Pointer to `X509Certificate`.
+pub type PX509Certificate = *mut X509Certificate;
+
+/// `SslCrackCertificate`'s `dwFlags`: the bytes are a certificate file's contents (a leading
+/// 17-byte "certificate" wrapper is skipped, bytes after the certificate are allowed).
+pub const CF_CERT_FROM_FILE: DWORD = 0x0001;

@@ -73,6 +73,12 @@ wsa_codes! {
 }
 
 impl WsaCode {
+    /// Win32 `ERROR_INVALID_DATA` (not a Winsock code: for `SslCrackCertificate`, whose last error is
+    /// `GetLastError`'s, the same per-thread value on Windows).
+    pub const WIN32_INVALID_DATA: WsaCode = WsaCode(13);
+    /// Win32 `ERROR_INVALID_PARAMETER` (as above).
+    pub const WIN32_INVALID_PARAMETER: WsaCode = WsaCode(87);
+
     /// The Winsock code for a Linux errno. Errno values Winsock has no name for map to their nearest
     /// meaning (EAGAIN is EWOULDBLOCK; EPIPE is WSAESHUTDOWN; ENOMEM is WSAENOBUFS), the rest to WSAEINVAL.
     pub fn from_errno(errno: c_int) -> WsaCode {

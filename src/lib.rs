@@ -8,6 +8,7 @@
 //! - [`sys`]: libc's real functions (our exports shadow them) and raw descriptor operations.
 //! - [`error`]: the one error type, the Winsock code table, the per-thread last error.
 //! - [`abi`]: the CE constants and structures; the source of the generated `include/sslsock.h`.
+//! - [`certificate`]: `SslCrackCertificate`'s parsing (safe Rust, x509-parser).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs)]
 #![allow(non_snake_case, clippy::missing_safety_doc)]
@@ -16,6 +17,7 @@
 #![cfg_attr(miri, allow(dead_code, unused_imports))]
 
 pub mod abi;
+pub mod certificate;
 pub mod error;
 #[cfg(not(miri))]
 pub mod ffi;

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.." || exit 2
 SECS=${1:-20}
 shift $(( $# > 0 ? 1 : 0 ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ioctl sockopt names sequence)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(ioctl sockopt names sequence crack)
 MODE=${FUZZ_CORPUS:-fresh}
 
 if ! rustc +nightly --version >/dev/null 2>&1; then

@@ -106,10 +106,15 @@ cat >"$TMP/nossl.c" <<'EOF'
     || defined(SSL_FLAG_DEFER_HANDSHAKE) || defined(IOC_VOID)
 #error winsock2.h defines a name that belongs to sslsock.h
 #endif
-typedef struct { ULONG cbSize; BYTE *pBlobData; } BLOB, *LPBLOB;   /* must not clash */
+/* BLOB/LPBLOB and FILETIME are Windows' (declared as Windows does, under _tagBLOB_DEFINED/_FILETIME_). */
+#if !defined(_tagBLOB_DEFINED) || !defined(_BLOB_DEFINED) || !defined(_LPBLOB_DEFINED) || !defined(_FILETIME_)
+#error winsock2.h does not declare BLOB and FILETIME under the Windows guards
+#endif
+struct _BLOB tagged_blob;
+LPBLOB blob_pointer = &tagged_blob;
 int SO_SSL_GET_FLAGS = 0;                                           /* not a macro */
 EOF
-compile "winsock2.h does not define BLOB, SO_SSL_*, SSL_*, SO_SECURE or IOC_VOID" "$TMP/nossl.c"
+compile "winsock2.h declares BLOB/LPBLOB and FILETIME under Windows' guards, and no SO_SSL_*, SSL_*, SO_SECURE or IOC_VOID" "$TMP/nossl.c"
 
 # ---- 3. the Windows fd_set idioms of legacy code -------------------------------
 cat >"$TMP/idioms.c" <<'EOF'
@@ -558,9 +563,50 @@ EOF
             "needs POSIX 2008" "$CC" -x c -std=c99
     printf '#define NOMINMAX\n#include <windows.h>\nint f(void);\nint f(void) { return min(1, 2); }\n' |
         must_fail "compat set: NOMINMAX: no min()" "min" "$CC" -x c -std=gnu11 -Werror=implicit-function-declaration
-    printf '#include <windows.h>\n#include <schnlsp.h>\nint f(void);\nint f(void) { return SslCrackCertificate(0, 0, 0, 0); }\n' |
-        must_fail "compat set: no SslCrackCertificate (a port supplies it)" "SslCrackCertificate" \
-            "$CC" -x c -std=gnu11 -Werror=implicit-function-declaration
+
+    # Issue 14: every name added (tests/headers/use_names.c, includes spelled as Windows code spells
+    # them), and the BLOB/FILETIME guards in any include order, C and C++, -Wall -Wextra -Werror.
+    USE_NAMES=$(cd "$(dirname "$0")" && pwd)/headers/use_names.c
+    for m in "c99|$CC|-x c -std=c99 -D_DEFAULT_SOURCE" "gnu11|$CC|-x c -std=gnu11" \
+             "c++11|$CXX|-x c++ -std=c++11" "c++17|$CXX|-x c++ -std=c++17 -O2"; do
+        IFS='|' read -r mname drv flags <<<"$m"
+        # shellcheck disable=SC2086
+        if out=$("$drv" $flags -Wall -Wextra -Werror -I"$INC" -I"$COMPAT" -c "$USE_NAMES" -o "$TMP/out.o" 2>&1); then
+            ok "issue 14 names (tests/headers/use_names.c) [$mname]"
+        else
+            not_ok "issue 14 names (tests/headers/use_names.c) [$mname]"
+            printf '%s\n' "$out" | sed 's/^/#   /'
+        fi
+    done
+    FOREIGN_BLOB='#define _tagBLOB_DEFINED
+#define _BLOB_DEFINED
+#define _LPBLOB_DEFINED
+typedef struct _BLOB { unsigned int cbSize; unsigned char *pBlobData; } BLOB, *LPBLOB;
+#define _FILETIME_
+typedef struct _FILETIME { unsigned int dwLowDateTime; unsigned int dwHighDateTime; } FILETIME, *PFILETIME, *LPFILETIME;'
+    USE_BLOB='int order_use(LPBLOB b, PX509Certificate c, FILETIME *f);
+int order_use(LPBLOB b, PX509Certificate c, FILETIME *f) { return (int)b->cbSize + (int)c->Version + (int)f->dwLowDateTime; }'
+    for order in "winsock2.h sslsock.h" "sslsock.h winsock2.h" "windows.h schnlsp.h" "schnlsp.h windows.h" \
+                 "wincrypt.h sslsock.h winsock.h" "sslsock.h windows.h wincrypt.h schnlsp.h" \
+                 "foreign winsock2.h sslsock.h" "foreign windows.h schnlsp.h" "WinSock2.h Windows.h Schnlsp.h"; do
+        {
+            echo '#define _DEFAULT_SOURCE 1'
+            for h in $order; do
+                if [ "$h" = foreign ]; then printf '%s\n' "$FOREIGN_BLOB"; else echo "#include <$h>"; fi
+            done
+            printf '%s\n' "$USE_BLOB"
+        } >"$TMP/order.c"
+        for m in "c|$CC|-x c -std=c99" "c++|$CXX|-x c++ -std=c++11"; do
+            IFS='|' read -r mname drv flags <<<"$m"
+            # shellcheck disable=SC2086
+            if out=$("$drv" $flags -Wall -Wextra -Werror -I"$INC" -I"$COMPAT" -c "$TMP/order.c" -o "$TMP/out.o" 2>&1); then
+                ok "BLOB/FILETIME guards: include order $order [$mname]"
+            else
+                not_ok "BLOB/FILETIME guards: include order $order [$mname]"
+                printf '%s\n' "$out" | sed 's/^/#   /'
+            fi
+        done
+    done
 else
     echo "# skip: the compat set (include/sslsock/compat or include/sslsock.h missing)"
 fi

@@ -48,17 +48,18 @@ our_files() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 soname() { readelf -d "$1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'; }
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
 
-EXPECTED="bin/sslsock-run
-include/sslsock.h
-$(cd include && ls sslsock/compat/*.h | sed 's|^|include/|')
-include/winsock.h
-include/winsock2.h
+# The headers: the API ones and the compat set, each with its mixed-case spellings (<WinSock2.h>, ...).
+EXPECTED=$(LC_ALL=C sort <<EOF_EXPECTED
+bin/sslsock-run
+$(cd include && ls ./*.h ./*.H sslsock/compat/*.h sslsock/compat/*.H | sed 's|^\./||; s|^|include/|')
 lib/libsslsock.a
 lib/libsslsock.so
 lib/libsslsock.so.$MAJOR
 lib/libsslsock.so.$VERSION
 lib/pkgconfig/sslsock.pc
-share/man/man7/sslsock.7"
+share/man/man7/sslsock.7
+EOF_EXPECTED
+)
 
 # ---- 1. staged install ------------------------------------------------------------------
 echo "# version $VERSION (soname libsslsock.so.$MAJOR)"
@@ -101,6 +102,14 @@ else
     not_ok "make install PREFIX=<tmp>/prefix"
 fi
 check "prefix: exactly the expected files" same "$(our_files "$PREFIX")" "$EXPECTED"
+# The installed headers (API and compat set, mixed-case spellings included) compile every name issue 14
+# added, as C and as C++, with -Wall -Wextra -Werror (tests/headers/use_names.c).
+for lang in "c|$CC -x c -std=c99 -D_DEFAULT_SOURCE" "c++|${CXX:-g++} -x c++ -std=c++17"; do
+    # shellcheck disable=SC2086
+    check "prefix: the installed headers compile tests/headers/use_names.c [${lang%%|*}]" \
+        ${lang#*|} -Wall -Wextra -Werror -I"$PREFIX/include" -I"$PREFIX/include/sslsock/compat" \
+        -c tests/headers/use_names.c -o "$WORK/use_names.o"
+done
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 check "pkg-config --modversion sslsock is $VERSION" same "$(pkg-config --modversion sslsock)" "$VERSION"

@@ -6,7 +6,7 @@
 #    the compat <windows.h> set and the programs' port edits must be enough.
 # 2. Checks that each pattern 01..14 has its program, and that every PORT: edit is listed in its header.
 # 3. Builds and runs them all against the local servers of tests/run-c-tests.sh (which takes the directory),
-#    linked with -lsslsock (and -lcrypto where a program says "needs: -lcrypto").
+#    linked with -lsslsock (and -lcrypto where a program says "needs: -lcrypto"; none does now).
 #
 # Run from anywhere; needs target/release/libsslsock.so (make lib). Prints "ok - " / "not ok - " lines and
 # ends with "N passed, N failed" (the compile checks plus the programs' checks); exit status 0 only if

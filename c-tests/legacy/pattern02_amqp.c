@@ -1,4 +1,3 @@
-/* needs: -lcrypto */
 /*
  * Pattern 2 as written on CE: an AMQP client's secure transport (.NET Compact Framework; PATTERNS.md 2),
  * transliterated to the C it P/Invokes into.
@@ -7,18 +6,14 @@
  * under another; a receive thread polls readability forever, then receives.  Hook: BAD_TYPE unless
  * X509, CERT_UNKNOWN on ISSUER_UNKNOWN, reads the certificate, checks its dates and "CN=host".
  *
+ * The framework's X509Certificate is read here with CE's own SslCrackCertificate (<schnlsp.h>).
+ *
  * Port edits (PORT: below):
- *   1. the hook buffer was built with 4-byte pointers ({fn, host} in 8 bytes): now 2 * sizeof(void *);
- *   2. CreateThread -> pthread_create, through a trampoline that keeps the DWORD WINAPI thread proc;
- *      WaitForSingleObject(thread, INFINITE) -> pthread_join;
- *   3. the certificate was read by the framework (X509Certificate): now SslCrackCertificate, supplied
- *      by the port over OpenSSL (port_sslcrack.h).
+ *   1. the hook buffer was built with 4-byte pointers ({fn, host} in 8 bytes): now 2 * sizeof(void *).
  */
 #include <windows.h>
 #include <winsock2.h>
-#include <sslsock.h>
-#include <pthread.h>     /* PORT: for pthread_create */
-#include "port_sslcrack.h" /* PORT: SslCrackCertificate */
+#include <schnlsp.h>
 #include "legacy_test.h"
 
 #define FRAMES 50
@@ -122,20 +117,13 @@ static DWORD WINAPI AmqpReceiveThread(LPVOID lpParameter)
     }
 }
 
-/* PORT: CreateThread's LPTHREAD_START_ROUTINE called through a pthread start routine */
-static void *AmqpReceiveThreadStart(void *p)
-{
-    AmqpReceiveThread(p);
-    return NULL;
-}
-
 int main(void)
 {
     static AMQP_TRANSPORT t;
     static char expect[65536];
     char frame[128];
     int i, ok, err, elen = 0;
-    pthread_t hThread; /* PORT: was HANDLE */
+    HANDLE hThread;
 
     lt_watchdog(50); /* TEST: */
 
@@ -145,8 +133,8 @@ int main(void)
     t.s = AmqpOpen("localhost", lt_host(), lt_port("T_PORT_STARTTLS")); /* TEST: address and port */
     CHECK(t.s != INVALID_SOCKET && WSAGetLastError() == 0, "pattern 2: connect with the {fn, host} hook buffer");
 
-    /* PORT: hThread = CreateThread(NULL, 0, AmqpReceiveThread, &t, 0, NULL); */
-    CHECK(pthread_create(&hThread, NULL, AmqpReceiveThreadStart, &t) == 0, "pattern 2: receive thread started");
+    hThread = CreateThread(NULL, 0, AmqpReceiveThread, &t, 0, NULL);
+    CHECK(hThread != NULL, "pattern 2: receive thread started");
     ok = 1;
     for (i = 0; i < FRAMES && ok; i++) {
         int n = wsprintf(frame, "ECHO frame %d basic.publish\r\n", i);
@@ -156,7 +144,8 @@ int main(void)
     CHECK(ok, "pattern 2: %d frames sent under the send lock while the receiver polls", FRAMES);
     CHECK(AmqpSend(&t, "QUIT\r\n", 6) == 0, "pattern 2: QUIT");
     elen += wsprintf(expect + elen, "BYE\r\n");
-    pthread_join(hThread, NULL); /* PORT: WaitForSingleObject(hThread, INFINITE) */
+    WaitForSingleObject(hThread, INFINITE);
+    CloseHandle(hThread);
     CHECK(t.lastRecv == 0, "pattern 2: the receiver ended on recv returning 0 (rc %d, error %d)", t.lastRecv,
           t.lastError);
     CHECK(t.rxLen == elen && memcmp(t.rx, expect, (size_t)elen) == 0, "pattern 2: every frame echoed (%d of %d bytes)",

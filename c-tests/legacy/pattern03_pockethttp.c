@@ -8,67 +8,20 @@
  * caller waits with a timeout; on timeout the caller closes the socket from its own thread and
  * expects the worker's blocked recv to end.
  *
- * Port edits (PORT: below):
- *   1. CreateThread -> pthread_create (trampoline), CloseHandle(thread) -> pthread_join;
- *   2. CreateEvent / SetEvent / WaitForSingleObject(event, ms) -> a mutex and a condition variable.
+ * Port edits: none (CreateThread, CreateEvent, SetEvent, WaitForSingleObject and CloseHandle come from
+ * the compat <windows.h>).
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include <pthread.h> /* PORT: */
 #include "legacy_test.h"
 
 #define PH_TIMEOUT_MS 10000
 
-/* PORT: an auto-reset event in place of CreateEvent(NULL, FALSE, FALSE, NULL) */
-typedef struct _PORT_EVENT {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    BOOL signaled;
-} PORT_EVENT;
-
-static void PortInitEvent(PORT_EVENT *e)
-{
-    pthread_mutex_init(&e->mutex, NULL);
-    pthread_cond_init(&e->cond, NULL);
-    e->signaled = FALSE;
-}
-
-static void PortSetEvent(PORT_EVENT *e)
-{
-    pthread_mutex_lock(&e->mutex);
-    e->signaled = TRUE;
-    pthread_cond_signal(&e->cond);
-    pthread_mutex_unlock(&e->mutex);
-}
-
-static DWORD PortWaitForEvent(PORT_EVENT *e, DWORD dwMilliseconds)
-{
-    struct timespec deadline;
-    DWORD result = WAIT_OBJECT_0;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)(dwMilliseconds / 1000);
-    deadline.tv_nsec += (long)(dwMilliseconds % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&e->mutex);
-    while (!e->signaled)
-        if (pthread_cond_timedwait(&e->cond, &e->mutex, &deadline) != 0)
-            break;
-    if (e->signaled)
-        e->signaled = FALSE;
-    else
-        result = WAIT_TIMEOUT;
-    pthread_mutex_unlock(&e->mutex);
-    return result;
-}
-
 typedef struct _CPocketHTTPRequest {
     SOCKET s;
     char szServer[256];
-    PORT_EVENT evDone; /* PORT: was HANDLE hDone */
+    HANDLE hDone;
     char response[512];
     int nResult;
     int nError;
@@ -188,22 +141,15 @@ static DWORD WINAPI PocketReceiveThread(LPVOID lpParameter)
             break;
         }
     }
-    PortSetEvent(&req->evDone); /* PORT: SetEvent(req->hDone) */
+    SetEvent(req->hDone);
     return 0;
-}
-
-/* PORT: */
-static void *PocketReceiveThreadStart(void *p)
-{
-    PocketReceiveThread(p);
-    return NULL;
 }
 
 int main(void)
 {
     static CPocketHTTPRequest req;
     DWORD cb = 0, wait;
-    pthread_t th; /* PORT: was HANDLE */
+    HANDLE th;
     int rc, port;
     DWORD t0;
 
@@ -211,7 +157,7 @@ int main(void)
     port = lt_port("T_PORT_STARTTLS"); /* TEST: the proxy (the test server answers CONNECT) */
 
     ZeroMemory(&req, sizeof(req));
-    PortInitEvent(&req.evDone);
+    req.hDone = CreateEvent(NULL, FALSE, FALSE, NULL);
     lstrcpy(req.szServer, "localhost");
     req.s = PocketOpenSecure(&req, port);
     CHECK(req.s != INVALID_SOCKET, "pattern 3: connect to the proxy (deferred handshake)");
@@ -220,28 +166,30 @@ int main(void)
                   NULL, NULL);
     CHECK(rc == 0, "pattern 3: SO_SSL_PERFORM_HANDSHAKE(name, strlen+1)");
 
-    /* PORT: CreateThread(NULL, 0, PocketReceiveThread, &req, 0, NULL) */
-    pthread_create(&th, NULL, PocketReceiveThreadStart, &req);
+    th = CreateThread(NULL, 0, PocketReceiveThread, &req, 0, NULL);
     CHECK(PocketSend(req.s, "ECHO pockethttp\r\n", 17), "pattern 3: request sent in a select-for-write loop");
-    wait = PortWaitForEvent(&req.evDone, PH_TIMEOUT_MS); /* PORT: WaitForSingleObject(req.hDone, ...) */
-    pthread_join(th, NULL);
+    wait = WaitForSingleObject(req.hDone, PH_TIMEOUT_MS);
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
     CHECK(wait == WAIT_OBJECT_0 && strcmp(req.response, "pockethttp\r\n") == 0,
           "pattern 3: the worker received the response while the caller waited");
 
     /* The server goes silent: the caller's wait times out and it closes the socket under the worker. */
     CHECK(PocketSend(req.s, "STALL\r\n", 7), "pattern 3: STALL sent");
-    pthread_create(&th, NULL, PocketReceiveThreadStart, &req);
-    wait = PortWaitForEvent(&req.evDone, PH_TIMEOUT_MS);
+    th = CreateThread(NULL, 0, PocketReceiveThread, &req, 0, NULL);
+    wait = WaitForSingleObject(req.hDone, PH_TIMEOUT_MS);
     CHECK(wait == WAIT_OBJECT_0 && strcmp(req.response, "STALL OK\r\n") == 0, "pattern 3: STALL OK");
-    pthread_join(th, NULL);
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
     ZeroMemory(req.response, sizeof(req.response));
-    pthread_create(&th, NULL, PocketReceiveThreadStart, &req);
-    wait = PortWaitForEvent(&req.evDone, 1000);
+    th = CreateThread(NULL, 0, PocketReceiveThread, &req, 0, NULL);
+    wait = WaitForSingleObject(req.hDone, 1000);
     CHECK(wait == WAIT_TIMEOUT, "pattern 3: the wait for the worker times out");
     t0 = GetTickCount();
     CHECK(closesocket(req.s) == 0, "pattern 3: closesocket from the caller's thread");
-    wait = PortWaitForEvent(&req.evDone, 3000);
-    pthread_join(th, NULL);
+    wait = WaitForSingleObject(req.hDone, 3000);
+    WaitForSingleObject(th, INFINITE);
+    CloseHandle(th);
     CHECK(wait == WAIT_OBJECT_0 && req.nResult == SOCKET_ERROR && req.nError == WSAEINTR,
           "pattern 3: the worker's recv ended with WSAEINTR after %u ms (rc %d, error %d)",
           (unsigned)(GetTickCount() - t0), req.nResult, req.nError);
@@ -256,5 +204,6 @@ int main(void)
           "pattern 3: other name: the handshake fails with WSAECONNABORTED");
     CHECK(send(req.s, "x", 1, 0) == SOCKET_ERROR, "pattern 3: other name: a later send fails");
     closesocket(req.s);
+    CloseHandle(req.hDone);
     return lt_finish();
 }

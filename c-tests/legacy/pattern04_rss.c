@@ -1,4 +1,3 @@
-/* needs: -lcrypto */
 /*
  * Pattern 4 as written on CE: an RSS reader's feed download (PATTERNS.md 4).
  *
@@ -9,17 +8,16 @@
  * accepted are kept by their DER bytes and accepted again without asking.
  *
  * Port edits (PORT: below):
- *   1. SslCrackCertificate supplied by the port (port_sslcrack.h, OpenSSL);
- *   2. MessageBox(hwnd, TEXT("Accept this certificate?"), ..., MB_YESNO) -> the port's own prompt
+ *   1. MessageBox(hwnd, TEXT("Accept this certificate?"), ..., MB_YESNO) -> the port's own prompt
  *      (here a function answering from a setting);
- *   3. the build drops UNICODE: TCHAR strings are char now.  The host given to the hook stays a
+ *   2. the build drops UNICODE: TCHAR strings are char now.  The host given to the hook stays a
  *      wide string (it was declared WCHAR, not TCHAR, so the hook's cast to LPCWSTR still holds).
  */
 #include <windows.h>
 #include <tchar.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include "port_sslcrack.h" /* PORT: SslCrackCertificate */
+#include <schnlsp.h>
 #include "legacy_test.h"
 
 #define MAX_ACCEPTED 4

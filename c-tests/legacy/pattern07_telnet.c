@@ -8,13 +8,11 @@
  * comparing the blob's length and bytes with the stored one.
  *
  * Port edits (PORT: below):
- *   1. the pinned certificate came from the registry (RegQueryValueEx, REG_BINARY): now a file;
- *   2. CreateThread -> pthread_create (trampoline), WaitForSingleObject(thread) -> pthread_join.
+ *   1. the pinned certificate came from the registry (RegQueryValueEx, REG_BINARY): now a file.
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include <pthread.h> /* PORT: */
 #include "legacy_test.h"
 
 typedef struct _TELNET {
@@ -98,13 +96,6 @@ static DWORD WINAPI TelnetReader(LPVOID lpParameter)
     return 0;
 }
 
-/* PORT: */
-static void *TelnetReaderStart(void *p)
-{
-    TelnetReader(p);
-    return NULL;
-}
-
 static BOOL TelnetWrite(TELNET *t, const char *p, int len)
 {
     fd_set w;
@@ -142,11 +133,10 @@ static BOOL TelnetSession(TELNET *t, int nLines)
     char line[64];
     int i, cbExpect = 0;
     BOOL ok = TRUE;
-    pthread_t th; /* PORT: was HANDLE */
+    HANDLE hReader;
 
     t->cbScreen = 0;
-    /* PORT: CreateThread(NULL, 0, TelnetReader, t, 0, NULL) */
-    pthread_create(&th, NULL, TelnetReaderStart, t);
+    hReader = CreateThread(NULL, 0, TelnetReader, t, 0, NULL);
     for (i = 0; i < nLines && ok; i++) {
         int n = wsprintf(line, "ECHO line %d\r\n", i);
         ok = TelnetWrite(t, line, n);
@@ -154,7 +144,8 @@ static BOOL TelnetSession(TELNET *t, int nLines)
     }
     ok = ok && TelnetWrite(t, "QUIT\r\n", 6);
     cbExpect += wsprintf(expect + cbExpect, "BYE\r\n");
-    pthread_join(th, NULL); /* PORT: WaitForSingleObject(hReader, INFINITE) */
+    WaitForSingleObject(hReader, INFINITE);
+    CloseHandle(hReader);
     return ok && t->nLastRecv == 0 && t->cbScreen == cbExpect && memcmp(t->screen, expect, cbExpect) == 0;
 }
 

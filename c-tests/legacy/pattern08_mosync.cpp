@@ -1,4 +1,3 @@
-/* needs: -lcrypto */
 /*
  * Pattern 8 as written on CE: the MoSync runtime's secure connection (C++; PATTERNS.md 8).
  *
@@ -8,14 +7,12 @@
  * the certificate's dates.  A name mismatch must fail connect.
  *
  * Port edits (PORT: below):
- *   1. getsockopt's length was an int: socklen_t (g++ refuses int * for socklen_t *; gcc warns);
- *   2. SslCrackCertificate supplied by the port (port_sslcrack.h, OpenSSL); the FILETIME date checks
- *      are unchanged.
+ *   1. getsockopt's length was an int: socklen_t (g++ refuses int * for socklen_t *; gcc warns).
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include "port_sslcrack.h" /* PORT: SslCrackCertificate */
+#include <schnlsp.h>
 #include "legacy_test.h"
 
 #define CONNERR_GENERIC -2

@@ -1,4 +1,3 @@
-/* needs: -lcrypto */
 /*
  * Pattern 9 as written on CE: a navigation client's platform layer (PATTERNS.md 9).
  *
@@ -8,16 +7,14 @@
  * section; the writer loops on partial sends under the same critical section.
  * Hook: BAD_DATA unless X509 and dwChainLen == 1; the CN must equal the configured name.
  *
- * Port edits (PORT: below):
- *   1. SslCrackCertificate supplied by the port (port_sslcrack.h, OpenSSL);
- *   2. CreateThread -> pthread_create (trampoline), WaitForSingleObject(thread) -> pthread_join.
+ * Port edits: none (SslCrackCertificate is sslsock's, CreateThread and WaitForSingleObject come from
+ * the compat <windows.h>).
  */
 #include <windows.h>
 #include <tchar.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include <pthread.h>       /* PORT: */
-#include "port_sslcrack.h" /* PORT: SslCrackCertificate */
+#include <schnlsp.h>
 #include "legacy_test.h"
 
 typedef enum { PAL_CERT_OK, PAL_CERT_UNTRUSTED, PAL_CERT_WRONG_NAME, PAL_CERT_BAD } PAL_CERT_RESULT;
@@ -104,13 +101,6 @@ static DWORD WINAPI PalReaderThread(LPVOID lpParameter)
     return 0;
 }
 
-/* PORT: */
-static void *PalReaderThreadStart(void *p)
-{
-    PalReaderThread(p);
-    return NULL;
-}
-
 static BOOL PalWrite(PAL_SOCKET *p, const char *data, int len)
 {
     while (len > 0) {
@@ -130,7 +120,7 @@ int main(void)
 {
     static PAL_SOCKET pal;
     static char msg[1200], expect[131072];
-    pthread_t th; /* PORT: was HANDLE */
+    HANDLE hThread;
     int i, cbExpect = 0;
     BOOL ok = TRUE;
 
@@ -139,7 +129,7 @@ int main(void)
 
     CHECK(PalConnect(&pal, _T("localhost"), lt_port("T_PORT_STARTTLS")) && pal.certResult == PAL_CERT_OK,
           "pattern 9: connect; the hook matched the CN itself (no peer name set)");
-    pthread_create(&th, NULL, PalReaderThreadStart, &pal); /* PORT: CreateThread(...) */
+    hThread = CreateThread(NULL, 0, PalReaderThread, &pal, 0, NULL);
     for (i = 0; i < 60 && ok; i++) {
         int n = wsprintf(msg, "ECHO route %d ", i), j;
         for (j = 0; j < 1000; j++)
@@ -151,7 +141,8 @@ int main(void)
     }
     ok = ok && PalWrite(&pal, "QUIT\r\n", 6);
     cbExpect += wsprintf(expect + cbExpect, "BYE\r\n");
-    pthread_join(th, NULL); /* PORT: WaitForSingleObject(hThread, INFINITE) */
+    WaitForSingleObject(hThread, INFINITE);
+    CloseHandle(hThread);
     CHECK(ok && pal.nReaderResult == 0 && pal.cbRx == cbExpect && memcmp(pal.rx, expect, cbExpect) == 0,
           "pattern 9: 60 messages echoed to the reader thread while the writer sent (%d of %d bytes)", pal.cbRx,
           cbExpect);

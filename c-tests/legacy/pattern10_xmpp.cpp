@@ -8,15 +8,14 @@
  * select(0, {1, [s]}, NULL, NULL, {200, 0}) then recv, while other threads send at the same time.
  * (The test server speaks EHLO/STARTTLS lines where a real server speaks XMPP's XML: TEST.)
  *
- * Port edits (PORT: below):
- *   1. CreateThread -> pthread_create (trampoline), WaitForSingleObject(thread) -> pthread_join.
+ * Port edits: none (CreateThread, WaitForMultipleObjects and GetExitCodeThread come from the compat
+ * <windows.h>).
  */
 #include <windows.h>
 #include <tchar.h>
 #include <winsock2.h>
 #include <sslsock.h>
 #include <wincrypt.h>
-#include <pthread.h> /* PORT: */
 #include "legacy_test.h"
 
 class CXmppConnection {
@@ -171,12 +170,6 @@ DWORD WINAPI CXmppConnection::ReaderThread(LPVOID lpParameter)
     return 0;
 }
 
-/* PORT: thread starts for CreateThread's procedures */
-static void *ReaderThreadStart(void *p)
-{
-    return (void *)(uintptr_t)CXmppConnection::ReaderThread(p);
-}
-
 struct SENDER {
     CXmppConnection *conn;
     char tag;
@@ -195,20 +188,14 @@ static DWORD WINAPI SenderThread(LPVOID lpParameter)
     return 0;
 }
 
-static void *SenderThreadStart(void *p)
-{
-    SenderThread(p);
-    return NULL;
-}
-
 int main()
 {
     WSADATA wsaData;
     CXmppConnection conn;
     TCHAR szStatus[256];
-    pthread_t reader, senders[2]; /* PORT: were HANDLEs */
+    HANDLE hReader, hSenders[2];
     SENDER s[2] = {{&conn, 'a', FALSE}, {&conn, 'b', FALSE}};
-    void *readerResult = NULL;
+    DWORD readerResult = STILL_ACTIVE;
     int i, found = 0;
     char want[64];
 
@@ -224,21 +211,23 @@ int main()
     CHECK(_tcsncmp(szStatus, _T("0x"), 2) == 0 && (_tcsstr(szStatus, _T("AES")) || _tcsstr(szStatus, _T("0x6810"))),
           "pattern 10: status screen: %s", szStatus);
 
-    /* PORT: CreateThread(NULL, 0, CXmppConnection::ReaderThread, &conn, 0, NULL) and the senders */
-    pthread_create(&reader, NULL, ReaderThreadStart, &conn);
+    hReader = CreateThread(NULL, 0, CXmppConnection::ReaderThread, &conn, 0, NULL);
     for (i = 0; i < 2; i++)
-        pthread_create(&senders[i], NULL, SenderThreadStart, &s[i]);
+        hSenders[i] = CreateThread(NULL, 0, SenderThread, &s[i], 0, NULL);
+    WaitForMultipleObjects(2, hSenders, TRUE, INFINITE);
     for (i = 0; i < 2; i++)
-        pthread_join(senders[i], NULL);
+        CloseHandle(hSenders[i]);
     CHECK(s[0].ok && s[1].ok, "pattern 10: two threads sent at the same time as the reader waited in select");
     conn.Send("QUIT\r\n");
-    pthread_join(reader, &readerResult); /* PORT: WaitForSingleObject(hReader, INFINITE) */
+    WaitForSingleObject(hReader, INFINITE);
+    GetExitCodeThread(hReader, &readerResult);
+    CloseHandle(hReader);
     conn.m_rx[conn.m_cbRx < (int)sizeof(conn.m_rx) ? conn.m_cbRx : (int)sizeof(conn.m_rx) - 1] = 0;
     for (i = 0; i < 60; i++) {
         wsprintf(want, "<message from='%c' id='%d'/>\r\n", i < 30 ? 'a' : 'b', i % 30);
         found += strstr(conn.m_rx, want) != NULL;
     }
-    CHECK(readerResult == NULL && found == 60 && strstr(conn.m_rx, "BYE\r\n") != NULL,
+    CHECK(readerResult == 0 && found == 60 && strstr(conn.m_rx, "BYE\r\n") != NULL,
           "pattern 10: the reader got all 60 stanzas whole, then BYE and the end of the stream (%d)", found);
     closesocket(conn.m_s);
     WSACleanup();

@@ -1,4 +1,3 @@
-/* needs: -lcrypto */
 /*
  * Pattern 12 as written on CE: a browser's (Minimo's) secure socket layer (C++; PATTERNS.md 12).
  *
@@ -10,14 +9,13 @@
  *   1. NSPR's Windows CE I/O layer -> NSPR's Unix one (written out below as the few calls the browser
  *      makes): poll() instead of select(), errno (EINPROGRESS, EAGAIN) instead of
  *      WSAGetLastError(); sslsock sets both;
- *   2. the non-blocking flag given to ioctlsocket was a DWORD: u_long (8 bytes here);
- *   3. SslCrackCertificate supplied by the port (port_sslcrack.h, OpenSSL).
+ *   2. the non-blocking flag given to ioctlsocket was a DWORD: u_long (8 bytes here).
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include <poll.h>          /* PORT: NSPR's Unix layer polls */
-#include "port_sslcrack.h" /* PORT: SslCrackCertificate */
+#include <schnlsp.h>
+#include <poll.h> /* PORT: NSPR's Unix layer polls */
 #include "legacy_test.h"
 
 #define PR_SUCCESS 0

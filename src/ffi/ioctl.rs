@@ -170,11 +170,13 @@ fn dispatch(s: c_int, code: DWORD, input: &[u8], out: &Output) -> Result<()> {
         }
         SO_SSL_SET_CLIENT_AUTH_OPTS | SO_SSL_GET_CLIENT_AUTH_OPTS => unsupported(
             "SO_SSL_SET/GET_CLIENT_AUTH_OPTS",
-            "client certificates are not supported yet",
+            "a client certificate is given with its key by sslsock_set_client_certificate or \
+             SSLSOCK_CLIENT_CERT/SSLSOCK_CLIENT_KEY",
         ),
         SO_SSL_SET_AUTH_REQUEST_HOOK | SO_SSL_GET_AUTH_REQUEST_HOOK => unsupported(
             "SO_SSL_SET/GET_AUTH_REQUEST_HOOK",
-            "client certificates are not supported yet",
+            "the client certificate is chosen before the handshake, by \
+             sslsock_set_client_certificate or SSLSOCK_CLIENT_CERT/SSLSOCK_CLIENT_KEY",
         ),
         SO_SSL_SET_KEY_EXCH_HOOK | SO_SSL_GET_KEY_EXCH_HOOK => {
             unsupported("SO_SSL_SET/GET_KEY_EXCH_HOOK", "keys never leave rustls")

@@ -16,6 +16,7 @@ use crate::settings::Level;
 use crate::sys::fd;
 use crate::table::Binding;
 
+pub mod certificate;
 pub mod descriptors;
 pub mod extensions;
 mod hook;

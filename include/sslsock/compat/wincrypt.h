@@ -1,8 +1,10 @@
 /*
  * wincrypt.h - the subset of Windows' <wincrypt.h> that secure-socket code uses, part of sslsock's
- * compat set (docs/porting.md): ALG_ID (from <winsock2.h>) and the CALG_* values a program compares
- * SSLCONNECTIONINFO's aiCipher / aiHash / aiExch with.  <sslsock.h> comes first (it defines the
- * CALG_* values sslsock reports); the others are wincrypt's numbers.
+ * compat set (docs/porting.md): ALG_ID (from <winsock2.h>) and every ALG_CLASS_* / ALG_TYPE_* /
+ * ALG_SID_* / CALG_* value of the Windows SDK's wincrypt.h, which programs compare
+ * SSLCONNECTIONINFO's aiCipher / aiHash / aiExch and X509Certificate's SignatureAlgorithm with.
+ * <sslsock.h> comes first (it defines the CALG_* values sslsock reports, as numbers); the others
+ * are written as wincrypt composes them (class | type | sub-identifier).
  *
  * No CryptoAPI function (CertCreateCertificateContext, CryptDecodeObject, ...) is provided; a port
  * reads the hook's certificate with OpenSSL or its own parser (docs/porting.md).  Nor are wincrypt's
@@ -15,10 +17,12 @@
 #include "windows.h"
 #include "../../sslsock.h"
 
+/* ALG_ID = class | type | sub-identifier (wincrypt's documented composition). */
 #define GET_ALG_CLASS(x) ((x) & (7 << 13))
 #define GET_ALG_TYPE(x) ((x) & (15 << 9))
 #define GET_ALG_SID(x) ((x) & 511)
 
+/* Classes. */
 #define ALG_CLASS_ANY 0
 #define ALG_CLASS_SIGNATURE (1 << 13)
 #define ALG_CLASS_MSG_ENCRYPT (2 << 13)
@@ -27,6 +31,7 @@
 #define ALG_CLASS_KEY_EXCHANGE (5 << 13)
 #define ALG_CLASS_ALL (7 << 13)
 
+/* Types. */
 #define ALG_TYPE_ANY 0
 #define ALG_TYPE_DSS (1 << 9)
 #define ALG_TYPE_RSA (2 << 9)
@@ -35,59 +40,164 @@
 #define ALG_TYPE_DH (5 << 9)
 #define ALG_TYPE_SECURECHANNEL (6 << 9)
 #define ALG_TYPE_ECDH (7 << 9)
+#define ALG_TYPE_THIRDPARTY (8 << 9)
+
+/* Sub-identifiers: generic. */
+#define ALG_SID_ANY 0
+#define ALG_SID_THIRDPARTY_ANY 0
+#define ALG_SID_EXAMPLE 80
+
+/* RSA. */
+#define ALG_SID_RSA_ANY 0
+#define ALG_SID_RSA_PKCS 1
+#define ALG_SID_RSA_MSATWORK 2
+#define ALG_SID_RSA_ENTRUST 3
+#define ALG_SID_RSA_PGP 4
+
+/* DSS and ECDSA. */
+#define ALG_SID_DSS_ANY 0
+#define ALG_SID_DSS_PKCS 1
+#define ALG_SID_DSS_DMS 2
+#define ALG_SID_ECDSA 3
+
+/* Block ciphers. */
+#define ALG_SID_DES 1
+#define ALG_SID_3DES 3
+#define ALG_SID_DESX 4
+#define ALG_SID_IDEA 5
+#define ALG_SID_CAST 6
+#define ALG_SID_SAFERSK64 7
+#define ALG_SID_SAFERSK128 8
+#define ALG_SID_3DES_112 9
+#define ALG_SID_CYLINK_MEK 12
+#define ALG_SID_RC5 13
+#define ALG_SID_AES_128 14
+#define ALG_SID_AES_192 15
+#define ALG_SID_AES_256 16
+#define ALG_SID_AES 17
+/* Fortezza. */
+#define ALG_SID_SKIPJACK 10
+#define ALG_SID_TEK 11
+/* RC2 (block), RC4 and SEAL (stream). */
+#define ALG_SID_RC2 2
+#define ALG_SID_RC4 1
+#define ALG_SID_SEAL 2
+
+/* Diffie-Hellman and elliptic-curve key agreement. */
+#define ALG_SID_DH_SANDF 1
+#define ALG_SID_DH_EPHEM 2
+#define ALG_SID_AGREED_KEY_ANY 3
+#define ALG_SID_KEA 4
+#define ALG_SID_ECDH 5
+#define ALG_SID_ECDH_EPHEM 6
+#define ALG_SID_ECMQV 1
 
 /* Hashes. */
-#define CALG_MD2 0x8001
-#define CALG_MD4 0x8002
-#define CALG_MD5 0x8003
-#define CALG_SHA 0x8004
-#define CALG_SHA1 0x8004
-#define CALG_MAC 0x8005
-#define CALG_SSL3_SHAMD5 0x8008
-#define CALG_HMAC 0x8009
+#define ALG_SID_MD2 1
+#define ALG_SID_MD4 2
+#define ALG_SID_MD5 3
+#define ALG_SID_SHA 4
+#define ALG_SID_SHA1 4
+#define ALG_SID_MAC 5
+#define ALG_SID_RIPEMD 6
+#define ALG_SID_RIPEMD160 7
+#define ALG_SID_SSL3SHAMD5 8
+#define ALG_SID_HMAC 9
+#define ALG_SID_TLS1PRF 10
+#define ALG_SID_HASH_REPLACE_OWF 11
+#define ALG_SID_SHA_256 12
+#define ALG_SID_SHA_384 13
+#define ALG_SID_SHA_512 14
+
+/* Secure channel. */
+#define ALG_SID_SSL3_MASTER 1
+#define ALG_SID_SCHANNEL_MASTER_HASH 2
+#define ALG_SID_SCHANNEL_MAC_KEY 3
+#define ALG_SID_PCT1_MASTER 4
+#define ALG_SID_SSL2_MASTER 5
+#define ALG_SID_TLS1_MASTER 6
+#define ALG_SID_SCHANNEL_ENC_KEY 7
+
+/* ---- The algorithm identifiers.  The ones <sslsock.h> already defines (as numbers: it reports
+ * them in SSLCONNECTIONINFO) keep its definition; the values are the same. */
+
+/* Hashes. */
+#define CALG_MD2 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_MD2)
+#define CALG_MD4 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_MD4)
+#define CALG_MD5 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_MD5)
+#define CALG_SHA (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SHA)
+#define CALG_SHA1 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SHA1)
+#define CALG_MAC (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_MAC)
+#define CALG_SSL3_SHAMD5 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SSL3SHAMD5)
+#define CALG_HMAC (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_HMAC)
+#define CALG_TLS1PRF (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_TLS1PRF)
+#define CALG_HASH_REPLACE_OWF (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_HASH_REPLACE_OWF)
 #ifndef CALG_SHA_256
-# define CALG_SHA_256 0x800c
+# define CALG_SHA_256 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SHA_256)
 #endif
 #ifndef CALG_SHA_384
-# define CALG_SHA_384 0x800d
+# define CALG_SHA_384 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SHA_384)
 #endif
-#define CALG_SHA_512 0x800e
+#define CALG_SHA_512 (ALG_CLASS_HASH | ALG_TYPE_ANY | ALG_SID_SHA_512)
 
 /* Signatures. */
-#define CALG_RSA_SIGN 0x2400
-#define CALG_DSS_SIGN 0x2200
-#define CALG_ECDSA 0x2203
+#define CALG_RSA_SIGN (ALG_CLASS_SIGNATURE | ALG_TYPE_RSA | ALG_SID_RSA_ANY)
+#define CALG_DSS_SIGN (ALG_CLASS_SIGNATURE | ALG_TYPE_DSS | ALG_SID_DSS_ANY)
+#define CALG_NO_SIGN (ALG_CLASS_SIGNATURE | ALG_TYPE_ANY | ALG_SID_ANY)
+#define CALG_ECDSA (ALG_CLASS_SIGNATURE | ALG_TYPE_DSS | ALG_SID_ECDSA)
 
 /* Key exchange. */
 #ifndef CALG_RSA_KEYX
-# define CALG_RSA_KEYX 0xa400
+# define CALG_RSA_KEYX (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_RSA | ALG_SID_RSA_ANY)
 #endif
-#define CALG_DH_SF 0xaa01
+#define CALG_DH_SF (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_DH | ALG_SID_DH_SANDF)
 #ifndef CALG_DH_EPHEM
-# define CALG_DH_EPHEM 0xaa02
+# define CALG_DH_EPHEM (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_DH | ALG_SID_DH_EPHEM)
 #endif
-#define CALG_ECDH 0xaa05
+#define CALG_AGREEDKEY_ANY (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_DH | ALG_SID_AGREED_KEY_ANY)
+#define CALG_KEA_KEYX (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_DH | ALG_SID_KEA)
+#define CALG_HUGHES_MD5 (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_ANY | ALG_SID_MD5)
+#define CALG_ECDH (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_DH | ALG_SID_ECDH)
 #ifndef CALG_ECDH_EPHEM
-# define CALG_ECDH_EPHEM 0xae06
+# define CALG_ECDH_EPHEM (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_ECDH | ALG_SID_ECDH_EPHEM)
 #endif
+#define CALG_ECMQV (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_ANY | ALG_SID_ECMQV)
 
 /* Ciphers. */
-#define CALG_DES 0x6601
-#define CALG_RC2 0x6602
-#define CALG_3DES 0x6603
-#define CALG_DESX 0x6604
-#define CALG_3DES_112 0x6609
-#define CALG_SKIPJACK 0x660a
-#define CALG_TEK 0x660b
+#define CALG_DES (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_DES)
+#define CALG_RC2 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_RC2)
+#define CALG_3DES (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_3DES)
+#define CALG_DESX (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_DESX)
+#define CALG_3DES_112 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_3DES_112)
+#define CALG_SKIPJACK (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_SKIPJACK)
+#define CALG_TEK (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_TEK)
+#define CALG_CYLINK_MEK (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_CYLINK_MEK)
+#define CALG_RC5 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_RC5)
 #ifndef CALG_AES_128
-# define CALG_AES_128 0x660e
+# define CALG_AES_128 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_AES_128)
 #endif
-#define CALG_AES_192 0x660f
+#define CALG_AES_192 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_AES_192)
 #ifndef CALG_AES_256
-# define CALG_AES_256 0x6610
+# define CALG_AES_256 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_AES_256)
 #endif
-#define CALG_AES 0x6611
-#define CALG_RC4 0x6801
-#define CALG_SEAL 0x6802
+#define CALG_AES (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_BLOCK | ALG_SID_AES)
+#define CALG_RC4 (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_STREAM | ALG_SID_RC4)
+#define CALG_SEAL (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_STREAM | ALG_SID_SEAL)
+#define CALG_NULLCIPHER (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_ANY | 0)
+
+/* Secure channel (the SSL/TLS master secret and the keys derived from it). */
+#define CALG_SSL3_MASTER (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_SSL3_MASTER)
+#define CALG_SCHANNEL_MASTER_HASH (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_SCHANNEL_MASTER_HASH)
+#define CALG_SCHANNEL_MAC_KEY (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_SCHANNEL_MAC_KEY)
+#define CALG_PCT1_MASTER (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_PCT1_MASTER)
+#define CALG_SSL2_MASTER (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_SSL2_MASTER)
+#define CALG_TLS1_MASTER (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_TLS1_MASTER)
+#define CALG_SCHANNEL_ENC_KEY (ALG_CLASS_MSG_ENCRYPT | ALG_TYPE_SECURECHANNEL | ALG_SID_SCHANNEL_ENC_KEY)
+
+/* Third-party algorithms (CNG providers). */
+#define CALG_THIRDPARTY_KEY_EXCHANGE (ALG_CLASS_KEY_EXCHANGE | ALG_TYPE_THIRDPARTY | ALG_SID_THIRDPARTY_ANY)
+#define CALG_THIRDPARTY_SIGNATURE (ALG_CLASS_SIGNATURE | ALG_TYPE_THIRDPARTY | ALG_SID_THIRDPARTY_ANY)
+#define CALG_THIRDPARTY_CIPHER (ALG_CLASS_DATA_ENCRYPT | ALG_TYPE_THIRDPARTY | ALG_SID_THIRDPARTY_ANY)
+#define CALG_THIRDPARTY_HASH (ALG_CLASS_HASH | ALG_TYPE_THIRDPARTY | ALG_SID_THIRDPARTY_ANY)
 
 #endif /* SSLSOCK_COMPAT_WINCRYPT_H */

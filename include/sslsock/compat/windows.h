@@ -57,6 +57,7 @@
 #include "../../winsock2.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -65,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -262,12 +264,10 @@ static inline void Sleep(DWORD dwMilliseconds)
     errno = saved;
 }
 
-/* FILETIME: 100 ns units since 1601-01-01 UTC.  SYSTEMTIME: broken-down time. */
-typedef struct _FILETIME {
-    DWORD dwLowDateTime;
-    DWORD dwHighDateTime;
-} FILETIME, *PFILETIME, *LPFILETIME;
-
+/* FILETIME (100 ns units since 1601-01-01 UTC) comes from <winsock2.h>, guarded by _FILETIME_ as
+ * Windows guards it.  SYSTEMTIME: broken-down time, guarded as Windows guards it. */
+#ifndef _SYSTEMTIME_
+#define _SYSTEMTIME_
 typedef struct _SYSTEMTIME {
     WORD wYear;
     WORD wMonth;
@@ -278,6 +278,7 @@ typedef struct _SYSTEMTIME {
     WORD wSecond;
     WORD wMilliseconds;
 } SYSTEMTIME, *PSYSTEMTIME, *LPSYSTEMTIME;
+#endif
 
 /* Seconds from 1601-01-01 to 1970-01-01. */
 #define SSLSOCK_COMPAT_EPOCH_DIFF ((LONGLONG)116444736 * 100)
@@ -758,6 +759,568 @@ static inline int WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWSTR lpWi
         out += len;
     }
     return out;
+}
+
+/* ---- Threads, events and waits (CreateThread, CreateEvent, WaitForSingleObject,
+ * WaitForMultipleObjects, CloseHandle, ...) over pthreads, header-only (docs/porting.md 4.2).
+ *
+ * A thread or event HANDLE points to a sslsock_compat_object: a mutex, the signaled state and the
+ * list of threads waiting on it.  A wait registers the waiting thread (its own mutex, condition
+ * variable and "fired" flag, on its stack) with every object it waits on, under each object's
+ * mutex; SetEvent and a thread's end fire every registered waiter, which then looks again.  So
+ * WaitForMultipleObjects needs no process-wide lock and no symbol outside this header: everything
+ * is in the objects.  Wait-all takes the objects' mutexes in address order and consumes
+ * auto-reset events only when all are signaled at once, as Windows does.
+ *
+ * Differences from Windows, on purpose: event names are ignored (each CreateEvent makes a new,
+ * unnamed event); CREATE_SUSPENDED is refused (ERROR_NOT_SUPPORTED); security attributes and stack
+ * sizes are ignored; TerminateThread, mutexes, semaphores and alertable waits are not provided;
+ * threads run detached (a HANDLE can be waited on any number of times, by several threads; the
+ * last CloseHandle, or the thread's end after it, frees the object).  A HANDLE that is NULL or
+ * INVALID_HANDLE_VALUE gives WAIT_FAILED / FALSE with ERROR_INVALID_HANDLE; a closed or foreign
+ * pointer is undefined, as on Windows. */
+#define MAXIMUM_WAIT_OBJECTS 64
+#define STILL_ACTIVE 259u
+#define CREATE_SUSPENDED 0x4u
+#define STACK_SIZE_PARAM_IS_A_RESERVATION 0x10000u
+#define ERROR_NOT_SUPPORTED 50L
+#define ERROR_MOD_NOT_FOUND 126L
+#define ERROR_PROC_NOT_FOUND 127L
+
+typedef struct _SECURITY_ATTRIBUTES {
+    DWORD nLength;
+    LPVOID lpSecurityDescriptor;
+    BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+typedef DWORD (WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
+typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
+
+#define SSLSOCK_COMPAT_OBJECT_MAGIC 0x57696E4Fu /* "WinO" */
+#define SSLSOCK_COMPAT_THREAD 1
+#define SSLSOCK_COMPAT_EVENT 2
+
+struct sslsock_compat_waiter {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    int fired;
+};
+
+struct sslsock_compat_wait_node {
+    struct sslsock_compat_wait_node *prev, *next;
+    struct sslsock_compat_waiter *waiter;
+};
+
+typedef struct sslsock_compat_object {
+    DWORD magic;
+    int kind;
+    pthread_mutex_t mutex;
+    int signaled;
+    int manual_reset;              /* events; threads stay signaled once ended */
+    int refs;                      /* open HANDLEs, plus one while a thread runs */
+    struct sslsock_compat_wait_node *waiters;
+    /* threads */
+    LPTHREAD_START_ROUTINE start;
+    LPVOID parameter;
+    DWORD exit_code;
+    DWORD thread_id;
+    int started;
+    pthread_cond_t started_cond;
+} sslsock_compat_object;
+
+/* The object behind a HANDLE, or NULL (ERROR_INVALID_HANDLE) for NULL, INVALID_HANDLE_VALUE and
+ * what is no thread or event of these functions. */
+static inline sslsock_compat_object *sslsock_compat_object_of(HANDLE h)
+{
+    sslsock_compat_object *o = (sslsock_compat_object *)h;
+    /* NULL, INVALID_HANDLE_VALUE (-1) and the pseudo-handles (-2 ...) are never objects. */
+    if (h == NULL || (uintptr_t)h >= (uintptr_t)-16 || o->magic != SSLSOCK_COMPAT_OBJECT_MAGIC) {
+        SetLastError(ERROR_INVALID_HANDLE);
+        return NULL;
+    }
+    return o;
+}
+
+/* Mark `o` signaled and wake every thread waiting on it; o->mutex held. */
+static inline void sslsock_compat_fire_locked(sslsock_compat_object *o)
+{
+    struct sslsock_compat_wait_node *n;
+    o->signaled = 1;
+    for (n = o->waiters; n; n = n->next) {
+        pthread_mutex_lock(&n->waiter->mutex);
+        n->waiter->fired = 1;
+        pthread_cond_signal(&n->waiter->cond);
+        pthread_mutex_unlock(&n->waiter->mutex);
+    }
+}
+
+/* Drop one reference; the last frees the object.  o->mutex held; released here. */
+static inline void sslsock_compat_release_locked(sslsock_compat_object *o)
+{
+    int last = --o->refs == 0;
+    pthread_mutex_unlock(&o->mutex);
+    if (last) {
+        o->magic = 0;
+        pthread_mutex_destroy(&o->mutex);
+        pthread_cond_destroy(&o->started_cond);
+        free(o);
+    }
+}
+
+static inline sslsock_compat_object *sslsock_compat_object_new(int kind)
+{
+    sslsock_compat_object *o = (sslsock_compat_object *)calloc(1, sizeof *o);
+    if (!o) {
+        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+        return NULL;
+    }
+    o->magic = SSLSOCK_COMPAT_OBJECT_MAGIC;
+    o->kind = kind;
+    o->refs = 1;
+    pthread_mutex_init(&o->mutex, NULL);
+    pthread_cond_init(&o->started_cond, NULL);
+    return o;
+}
+
+/* ---- Threads. */
+
+static inline DWORD GetCurrentThreadId(void)
+{
+    return (DWORD)syscall(SYS_gettid);
+}
+
+static inline HANDLE GetCurrentThread(void)
+{
+    return (HANDLE)(LONG_PTR)-2; /* a pseudo-handle, as on Windows (not waitable here) */
+}
+
+/* The thread's end (return or ExitThread): record the exit code, fire the waiters. */
+static inline void sslsock_compat_thread_ended(sslsock_compat_object *o, DWORD code)
+{
+    pthread_mutex_lock(&o->mutex);
+    o->exit_code = code;
+    sslsock_compat_fire_locked(o);
+    sslsock_compat_release_locked(o);
+}
+
+/* ExitThread stores its code here before pthread_exit: the one thread-local the set needs (weak, so
+ * that the program has one instance however many of its files include this header). */
+__attribute__((weak)) __thread DWORD sslsock_compat_exit_code = 0;
+
+/* Runs when the thread procedure leaves through ExitThread (pthread_exit) or is cancelled. */
+static inline void sslsock_compat_thread_cleanup(void *arg)
+{
+    sslsock_compat_thread_ended((sslsock_compat_object *)arg, sslsock_compat_exit_code);
+}
+
+static inline void *sslsock_compat_thread_start(void *arg)
+{
+    sslsock_compat_object *o = (sslsock_compat_object *)arg;
+    pthread_mutex_lock(&o->mutex);
+    o->thread_id = GetCurrentThreadId();
+    o->started = 1;
+    pthread_cond_broadcast(&o->started_cond);
+    pthread_mutex_unlock(&o->mutex);
+    sslsock_compat_exit_code = 0;
+    pthread_cleanup_push(sslsock_compat_thread_cleanup, o);
+    /* The procedure's return value goes through the same thread-local as ExitThread's code. */
+    sslsock_compat_exit_code = o->start(o->parameter);
+    pthread_cleanup_pop(1);
+    return NULL;
+}
+
+/* lpThreadAttributes and dwStackSize are ignored (the default pthread stack); CREATE_SUSPENDED is
+ * refused.  The thread runs detached; its HANDLE is signaled when it ends. */
+static inline HANDLE CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+                                  LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter,
+                                  DWORD dwCreationFlags, LPDWORD lpThreadId)
+{
+    sslsock_compat_object *o;
+    pthread_t th;
+    int rc;
+    (void)lpThreadAttributes;
+    (void)dwStackSize;
+    if (!lpStartAddress) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    if (dwCreationFlags & CREATE_SUSPENDED) {
+        SetLastError(ERROR_NOT_SUPPORTED);
+        return NULL;
+    }
+    o = sslsock_compat_object_new(SSLSOCK_COMPAT_THREAD);
+    if (!o)
+        return NULL;
+    o->refs = 2; /* the HANDLE, and the thread until it ends */
+    o->start = lpStartAddress;
+    o->parameter = lpParameter;
+    o->exit_code = STILL_ACTIVE;
+    rc = pthread_create(&th, NULL, sslsock_compat_thread_start, o);
+    if (rc != 0) {
+        pthread_mutex_destroy(&o->mutex);
+        pthread_cond_destroy(&o->started_cond);
+        free(o);
+        SetLastError(rc == EAGAIN ? ERROR_NOT_ENOUGH_MEMORY : ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    pthread_detach(th);
+    /* The id is the thread's own (GetCurrentThreadId there): wait until it has started. */
+    pthread_mutex_lock(&o->mutex);
+    while (!o->started)
+        pthread_cond_wait(&o->started_cond, &o->mutex);
+    if (lpThreadId)
+        *lpThreadId = o->thread_id;
+    pthread_mutex_unlock(&o->mutex);
+    return (HANDLE)o;
+}
+
+/* Ends the calling thread with dwExitCode (its HANDLE, if CreateThread made it, becomes signaled
+ * with that code).  On the program's main thread it is pthread_exit, as Windows ends only that
+ * thread. */
+static inline void ExitThread(DWORD dwExitCode)
+#if defined(__GNUC__)
+    __attribute__((noreturn))
+#endif
+    ;
+static inline void ExitThread(DWORD dwExitCode)
+{
+    sslsock_compat_exit_code = dwExitCode;
+    pthread_exit((void *)(uintptr_t)dwExitCode);
+}
+
+/* STILL_ACTIVE while the thread runs, then its exit code. */
+static inline BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode)
+{
+    sslsock_compat_object *o = sslsock_compat_object_of(hThread);
+    if (!o || o->kind != SSLSOCK_COMPAT_THREAD || !lpExitCode) {
+        SetLastError(o ? ERROR_INVALID_PARAMETER : ERROR_INVALID_HANDLE);
+        return FALSE;
+    }
+    pthread_mutex_lock(&o->mutex);
+    *lpExitCode = o->signaled ? o->exit_code : STILL_ACTIVE;
+    pthread_mutex_unlock(&o->mutex);
+    return TRUE;
+}
+
+/* ---- Events. */
+
+/* bManualReset: stays signaled until ResetEvent (else a satisfied wait resets it); lpName ignored. */
+static inline HANDLE CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+                                  BOOL bInitialState, LPCSTR lpName)
+{
+    sslsock_compat_object *o;
+    (void)lpEventAttributes;
+    (void)lpName;
+    o = sslsock_compat_object_new(SSLSOCK_COMPAT_EVENT);
+    if (!o)
+        return NULL;
+    o->manual_reset = bManualReset != FALSE;
+    o->signaled = bInitialState != FALSE;
+    return (HANDLE)o;
+}
+
+static inline HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+                                  BOOL bInitialState, LPCWSTR lpName)
+{
+    (void)lpName;
+    return CreateEventA(lpEventAttributes, bManualReset, bInitialState, NULL);
+}
+#define CreateEvent CreateEventA
+
+static inline sslsock_compat_object *sslsock_compat_event_of(HANDLE hEvent)
+{
+    sslsock_compat_object *o = sslsock_compat_object_of(hEvent);
+    if (o && o->kind != SSLSOCK_COMPAT_EVENT) {
+        SetLastError(ERROR_INVALID_HANDLE);
+        return NULL;
+    }
+    return o;
+}
+
+static inline BOOL SetEvent(HANDLE hEvent)
+{
+    sslsock_compat_object *o = sslsock_compat_event_of(hEvent);
+    if (!o)
+        return FALSE;
+    pthread_mutex_lock(&o->mutex);
+    sslsock_compat_fire_locked(o);
+    pthread_mutex_unlock(&o->mutex);
+    return TRUE;
+}
+
+static inline BOOL ResetEvent(HANDLE hEvent)
+{
+    sslsock_compat_object *o = sslsock_compat_event_of(hEvent);
+    if (!o)
+        return FALSE;
+    pthread_mutex_lock(&o->mutex);
+    o->signaled = 0;
+    pthread_mutex_unlock(&o->mutex);
+    return TRUE;
+}
+
+/* ---- CloseHandle: a thread's HANDLE (the thread runs on) or an event's. */
+static inline BOOL CloseHandle(HANDLE hObject)
+{
+    sslsock_compat_object *o = sslsock_compat_object_of(hObject);
+    if (!o)
+        return FALSE;
+    pthread_mutex_lock(&o->mutex);
+    sslsock_compat_release_locked(o);
+    return TRUE;
+}
+
+/* ---- Waits. */
+
+/* A satisfied wait's effect on one object: auto-reset events are reset. */
+static inline void sslsock_compat_consume_locked(sslsock_compat_object *o)
+{
+    if (o->kind == SSLSOCK_COMPAT_EVENT && !o->manual_reset)
+        o->signaled = 0;
+}
+
+static inline void sslsock_compat_link(sslsock_compat_object *o, struct sslsock_compat_wait_node *n,
+                                       struct sslsock_compat_waiter *w)
+{
+    n->waiter = w;
+    n->prev = NULL;
+    n->next = o->waiters;
+    if (o->waiters)
+        o->waiters->prev = n;
+    o->waiters = n;
+}
+
+static inline void sslsock_compat_unlink(sslsock_compat_object *o, struct sslsock_compat_wait_node *n)
+{
+    pthread_mutex_lock(&o->mutex);
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        o->waiters = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    pthread_mutex_unlock(&o->mutex);
+}
+
+/* Wait until w fires or the deadline passes; 0 on timeout. */
+static inline int sslsock_compat_block(struct sslsock_compat_waiter *w, DWORD dwMilliseconds,
+                                       const struct timespec *deadline)
+{
+    int fired;
+    pthread_mutex_lock(&w->mutex);
+    while (!w->fired) {
+        if (dwMilliseconds == INFINITE)
+            pthread_cond_wait(&w->cond, &w->mutex);
+        else if (pthread_cond_timedwait(&w->cond, &w->mutex, deadline) == ETIMEDOUT)
+            break;
+    }
+    fired = w->fired;
+    w->fired = 0;
+    pthread_mutex_unlock(&w->mutex);
+    return fired;
+}
+
+static inline int sslsock_compat_cmp_objects(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (sslsock_compat_object *const *)a;
+    uintptr_t y = (uintptr_t) * (sslsock_compat_object *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* bWaitAll FALSE: WAIT_OBJECT_0 + the lowest index of a signaled object (an auto-reset event among
+ * them is reset); TRUE: WAIT_OBJECT_0 once all are signaled at the same time (all auto-reset events
+ * reset together).  WAIT_TIMEOUT after dwMilliseconds (INFINITE: never).  WAIT_FAILED with
+ * ERROR_INVALID_PARAMETER for nCount 0 or above MAXIMUM_WAIT_OBJECTS or a handle given twice to a
+ * wait-all, ERROR_INVALID_HANDLE for a handle that is no thread or event. */
+static inline DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+                                           DWORD dwMilliseconds)
+{
+    sslsock_compat_object *objs[MAXIMUM_WAIT_OBJECTS], *sorted[MAXIMUM_WAIT_OBJECTS];
+    struct sslsock_compat_wait_node nodes[MAXIMUM_WAIT_OBJECTS];
+    struct sslsock_compat_waiter w;
+    pthread_condattr_t attr;
+    struct timespec deadline = {0, 0};
+    DWORD i, result = WAIT_TIMEOUT;
+
+    if (nCount == 0 || nCount > MAXIMUM_WAIT_OBJECTS || !lpHandles) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return WAIT_FAILED;
+    }
+    for (i = 0; i < nCount; i++) {
+        objs[i] = sslsock_compat_object_of(lpHandles[i]);
+        if (!objs[i])
+            return WAIT_FAILED;
+        sorted[i] = objs[i];
+    }
+    if (bWaitAll) {
+        qsort(sorted, nCount, sizeof sorted[0], sslsock_compat_cmp_objects);
+        for (i = 1; i < nCount; i++) {
+            if (sorted[i] == sorted[i - 1]) {
+                SetLastError(ERROR_INVALID_PARAMETER);
+                return WAIT_FAILED;
+            }
+        }
+    }
+    if (dwMilliseconds != INFINITE) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t)(dwMilliseconds / 1000u);
+        deadline.tv_nsec += (long)(dwMilliseconds % 1000u) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_init(&w.mutex, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    w.fired = 0;
+
+    for (;;) {
+        DWORD linked = 0;
+        int done = 0;
+        if (bWaitAll) {
+            int all = 1;
+            for (i = 0; i < nCount; i++)
+                pthread_mutex_lock(&sorted[i]->mutex);
+            for (i = 0; i < nCount && all; i++)
+                all = sorted[i]->signaled;
+            if (all) {
+                for (i = 0; i < nCount; i++)
+                    sslsock_compat_consume_locked(sorted[i]);
+                result = WAIT_OBJECT_0;
+                done = 1;
+            } else if (dwMilliseconds != 0) {
+                for (i = 0; i < nCount; i++)
+                    sslsock_compat_link(sorted[i], &nodes[i], &w);
+                linked = nCount;
+            }
+            for (i = nCount; i-- > 0;)
+                pthread_mutex_unlock(&sorted[i]->mutex);
+        } else {
+            /* One object at a time, in index order; each is linked under the mutex it was looked at
+             * under, so a signal after the look fires this waiter. */
+            for (i = 0; i < nCount && !done; i++) {
+                pthread_mutex_lock(&objs[i]->mutex);
+                if (objs[i]->signaled) {
+                    sslsock_compat_consume_locked(objs[i]);
+                    result = WAIT_OBJECT_0 + i;
+                    done = 1;
+                } else if (dwMilliseconds != 0) {
+                    sslsock_compat_link(objs[i], &nodes[i], &w);
+                    linked = i + 1;
+                }
+                pthread_mutex_unlock(&objs[i]->mutex);
+            }
+        }
+        if (!done && linked > 0 && !sslsock_compat_block(&w, dwMilliseconds, &deadline))
+            done = 1; /* timed out: result stays WAIT_TIMEOUT */
+        for (i = 0; i < linked; i++)
+            sslsock_compat_unlink(bWaitAll ? sorted[i] : objs[i], &nodes[i]);
+        if (done || dwMilliseconds == 0)
+            break;
+        w.fired = 0;
+    }
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.mutex);
+    return result;
+}
+
+static inline DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds)
+{
+    return WaitForMultipleObjects(1, &hHandle, FALSE, dwMilliseconds);
+}
+
+/* ---- LoadLibrary / GetProcAddress / FreeLibrary over dlopen/dlsym.  The DLLs whose functions
+ * sslsock implements (CE's schannel.dll for SslCrackCertificate, and the Winsock DLLs ws2.dll,
+ * ws2_32.dll, winsock.dll, wsock32.dll, also without ".dll", any case) load sslsock itself
+ * (libsslsock.so.1, already loaded when the program links -lsslsock or runs preloaded); any other
+ * name is passed to dlopen as it is (a Linux path or soname).  GetProcAddress by ordinal is
+ * refused (ERROR_PROC_NOT_FOUND).  glibc before 2.34 needs -ldl for these. */
+typedef void (WINAPI *FARPROC)(void); /* GCC's generic function type: casts to the real one do not warn */
+typedef FARPROC PROC, NEARPROC;
+
+#define SSLSOCK_COMPAT_SONAME "libsslsock.so.1"
+
+static inline int sslsock_compat_is_our_dll(LPCSTR name)
+{
+    static const char *const dlls[] = {"schannel", "ws2", "ws2_32", "winsock", "wsock32"};
+    const char *base = name, *p;
+    size_t len, i;
+    for (p = name; *p; p++)
+        if (*p == '\\' || *p == '/')
+            base = p + 1;
+    len = strlen(base);
+    if (len > 4 && sslsock_compat_stricmp(base + len - 4, ".dll") == 0)
+        len -= 4;
+    for (i = 0; i < sizeof dlls / sizeof dlls[0]; i++)
+        if (strlen(dlls[i]) == len && sslsock_compat_strnicmp(base, dlls[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+static inline HMODULE LoadLibraryA(LPCSTR lpLibFileName)
+{
+    void *h;
+    if (!lpLibFileName || !*lpLibFileName) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    if (sslsock_compat_is_our_dll(lpLibFileName)) {
+        h = dlopen(SSLSOCK_COMPAT_SONAME, RTLD_NOW | RTLD_NOLOAD);
+        if (!h)
+            h = dlopen(SSLSOCK_COMPAT_SONAME, RTLD_NOW);
+        if (!h)
+            h = dlopen(NULL, RTLD_NOW); /* linked statically (libsslsock.a): the program itself */
+    } else {
+        h = dlopen(lpLibFileName, RTLD_NOW | RTLD_LOCAL);
+    }
+    if (!h)
+        SetLastError(ERROR_MOD_NOT_FOUND);
+    return (HMODULE)h;
+}
+
+static inline HMODULE LoadLibraryW(LPCWSTR lpLibFileName)
+{
+    char name[MAX_PATH * 4];
+    if (!lpLibFileName ||
+        WideCharToMultiByte(CP_UTF8, 0, lpLibFileName, -1, name, (int)sizeof name, NULL, NULL) == 0) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return NULL;
+    }
+    return LoadLibraryA(name);
+}
+#define LoadLibrary LoadLibraryA
+
+static inline FARPROC GetProcAddress(HMODULE hModule, LPCSTR lpProcName)
+{
+    void *sym;
+    FARPROC fn;
+    if (!hModule) {
+        SetLastError(ERROR_INVALID_HANDLE);
+        return NULL;
+    }
+    if (!lpProcName || (uintptr_t)lpProcName < 0x10000u) { /* NULL or an ordinal */
+        SetLastError(ERROR_PROC_NOT_FOUND);
+        return NULL;
+    }
+    sym = dlsym(hModule, lpProcName);
+    if (!sym) {
+        SetLastError(ERROR_PROC_NOT_FOUND);
+        return NULL;
+    }
+    memcpy(&fn, &sym, sizeof fn); /* object pointer to function pointer, without a warning */
+    return fn;
+}
+
+static inline BOOL FreeLibrary(HMODULE hLibModule)
+{
+    if (!hLibModule || dlclose(hLibModule) != 0) {
+        SetLastError(ERROR_INVALID_HANDLE);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* ---- Debug output: stderr.  RETAILMSG/DEBUGMSG are CE's (DEBUGMSG only with DEBUG defined). */

@@ -1,0 +1,2 @@
+/* WinSock2.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "winsock2.h"

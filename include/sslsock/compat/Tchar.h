@@ -1,0 +1,2 @@
+/* Tchar.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "tchar.h"

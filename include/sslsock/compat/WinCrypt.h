@@ -1,0 +1,2 @@
+/* WinCrypt.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "wincrypt.h"

@@ -1,0 +1,2 @@
+/* Windows.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "windows.h"

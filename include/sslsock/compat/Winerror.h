@@ -1,0 +1,2 @@
+/* Winerror.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "winerror.h"

@@ -1,0 +1,2 @@
+/* Winnt.h: the spelling Windows code writes; Linux file names are case-sensitive (docs/porting.md). */
+#include "winnt.h"
