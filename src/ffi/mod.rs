@@ -16,13 +16,16 @@ use crate::settings::Level;
 use crate::sys::fd;
 use crate::table::Binding;
 
+pub mod aliases;
 pub mod certificate;
 pub mod descriptors;
 pub mod extensions;
+pub mod files;
 mod hook;
 pub mod io;
 pub mod ioctl;
 pub mod lifecycle;
+pub mod messages;
 pub mod options;
 pub mod poll;
 pub mod select;
