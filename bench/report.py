@@ -298,7 +298,7 @@ def preload_rows(outdir):
 
 def table_lines(rows, md=False):
     cols = ["workload", "unit", HEAD["sslsock"], HEAD["openssl"], HEAD["rustls"], HEAD["plain"],
-            "sslsock/OpenSSL", "sslsock/rustls", "goal (issue 6)", ""]
+            "sslsock/OpenSSL", "sslsock/rustls", "goal", ""]
     data = []
     for r in rows:
         so, sr = ratio(r, "sslsock", "openssl"), ratio(r, "sslsock", "rustls")

@@ -15,14 +15,15 @@
 //! 2. the cache of shared client configurations (`secure::config`);
 //! 3. the session cache (`secure::sessions`);
 //! 4. kernel TLS's answers per protocol and cipher (`secure::records::kernel`);
-//! 5. every shard of the descriptor table (`table::lock_all`).
+//! 5. the chains found trusted (`secure::verify`);
+//! 6. every shard of the descriptor table (`table::lock_all`).
 //!
-//! None of these is ever held while taking one before it in this list (each of 2 to 5 is held only
-//! around its own map operations, and initialisations take none of 2 to 5), so `prepare` cannot
-//! deadlock with a running thread. Locks 1 to 4 are `std::sync::Mutex`: releasing one in the child is
+//! None of these is ever held while taking one before it in this list (each of 2 to 6 is held only
+//! around its own map operations, and initialisations take none of 2 to 6), so `prepare` cannot
+//! deadlock with a running thread. Locks 1 to 5 are `std::sync::Mutex`: releasing one in the child is
 //! an atomic swap and at most a futex wake, never a walk of a user-space queue that a vanished thread
 //! may have been changing. Per-socket locks are not taken: a socket inherited by the child is never
-//! locked there. The guards of 1 to 4 stay with the forking thread (the one thread that runs all
+//! locked there. The guards of 1 to 5 stay with the forking thread (the one thread that runs all
 //! three handlers) between `prepare` and `parent`/`child`.
 
 use std::cell::RefCell;

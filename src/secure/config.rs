@@ -176,9 +176,10 @@ type ConfigKey = (bool, bool, Option<String>, bool);
 /// The shared configurations (lock 2 of the order in `fork`'s note).
 static CONFIGS: Mutex<BTreeMap<ConfigKey, Arc<ClientConfig>>> = Mutex::new(BTreeMap::new());
 
-/// The configuration cache, the session cache and kernel TLS's answers, locked in that order for
-/// `fork` (locks 2 to 4 of `fork`'s note); the fields drop in the reverse order.
+/// The configuration cache, the session cache, kernel TLS's answers and the trusted chains, locked in
+/// that order for `fork` (locks 2 to 5 of `fork`'s note); the fields drop in the reverse order.
 pub struct HeldForFork {
+    _trusted: super::verify::HeldTrusted,
     _ktls: super::records::kernel::HeldAnswers,
     _sessions: Option<HeldSessions>,
     _configs: MutexGuard<'static, BTreeMap<ConfigKey, Arc<ClientConfig>>>,
@@ -189,8 +190,10 @@ pub struct HeldForFork {
 pub fn hold_for_fork() -> HeldForFork {
     let configs = lock(&CONFIGS);
     let sessions = SESSIONS.get().map(|s| s.hold_for_fork());
+    let ktls = super::records::kernel::hold_for_fork();
     HeldForFork {
-        _ktls: super::records::kernel::hold_for_fork(),
+        _trusted: super::verify::hold_for_fork(),
+        _ktls: ktls,
         _sessions: sessions,
         _configs: configs,
     }

@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use super::records::kernel::{self, NoSwitch};
+use super::records::kernel;
 use super::records::outcome::Got;
-use super::records::Records;
+use super::records::Switched;
 use super::socket::{fail_session, SecureSocket};
 use super::state::{Phase, Session};
 use crate::error::{Error, Result, WsaCode};
@@ -249,16 +249,15 @@ impl SecureSocket {
         let s = &mut *session;
         match &mut s.phase {
             Phase::Failed(_) => true,
-            Phase::Records(Records::User(u)) => {
-                // Whole records a read left behind (its buffer was full) are taken in first.
-                if let Err(failed) = u.take_in(&mut s.inbound, &mut s.outbound, &self.wire) {
-                    fail_session(s, failed.error, self);
-                    return true;
+            Phase::Records(records) => {
+                match records.ready_now(&mut s.inbound, &mut s.outbound, &self.wire) {
+                    Ok(ready) => ready || s.read_shut,
+                    Err(failed) => {
+                        fail_session(s, failed.error, self);
+                        true
+                    }
                 }
-                !s.inbound.held.is_empty() || u.peer_closed() || s.inbound.eof || s.read_shut
             }
-            // The kernel's own readiness is right for kernel TLS (a whole record decrypted).
-            Phase::Records(Records::Kernel(k)) => k.peer_closed() || s.read_shut,
             _ => s.read_shut,
         }
     }
@@ -552,7 +551,7 @@ impl SecureSocket {
             return;
         }
         match &s.phase {
-            Phase::Records(Records::User(_)) if !s.read_shut && !s.write_shut => {}
+            Phase::Records(_) if !s.read_shut && !s.write_shut => {}
             Phase::Handshake(_) | Phase::Handshaking(_) => return,
             _ => {
                 s.kernel_wanted = false;
@@ -560,23 +559,22 @@ impl SecureSocket {
             }
         }
         let placeholder = Error::new(WsaCode::ECONNABORTED, "kernel TLS: switching");
-        let Phase::Records(Records::User(user)) =
-            std::mem::replace(&mut s.phase, Phase::Failed(placeholder))
+        let Phase::Records(records) = std::mem::replace(&mut s.phase, Phase::Failed(placeholder))
         else {
             return;
         };
-        match kernel::switch(user, &s.inbound, &s.outbound, &self.wire) {
-            Ok(k) => {
+        match records.into_kernel(&s.inbound, &s.outbound, &self.wire) {
+            Switched::Done(records) => {
                 s.kernel_wanted = false;
-                s.phase = Phase::Records(Records::Kernel(Box::new(k)));
+                s.phase = Phase::Records(records);
                 s.inbound.release_if_empty();
             }
-            Err(NoSwitch::NotYet(user)) => s.phase = Phase::Records(Records::User(user)),
-            Err(NoSwitch::Never(user)) => {
+            Switched::NotYet(records) => s.phase = Phase::Records(records),
+            Switched::Never(records) => {
                 s.kernel_wanted = false;
-                s.phase = Phase::Records(Records::User(user));
+                s.phase = Phase::Records(records);
             }
-            Err(NoSwitch::Failed(error)) => {
+            Switched::Failed(error) => {
                 s.kernel_wanted = false;
                 fail_session(s, error, self);
             }

@@ -155,18 +155,22 @@ impl CeVerifier {
         let mut problems = Vec::new();
         match webpki::EndEntityCert::try_from(end_entity) {
             Ok(cert) => {
-                if let Err(e) = cert.verify_for_usage(
-                    self.algorithms.all,
-                    &self.roots.roots,
-                    intermediates,
-                    now,
-                    webpki::KeyUsage::server_auth(),
-                    None,
-                    None,
-                ) {
-                    problems.push(format!("chain not trusted: {}", describe(&e)));
-                } else if self.revoked(&cert, intermediates, now) {
-                    problems.push("chain not trusted: revoked (SSLSOCK_CRL_FILE)".into());
+                if !trusted::known(end_entity, intermediates, now) {
+                    if let Err(e) = cert.verify_for_usage(
+                        self.algorithms.all,
+                        &self.roots.roots,
+                        intermediates,
+                        now,
+                        webpki::KeyUsage::server_auth(),
+                        None,
+                        None,
+                    ) {
+                        problems.push(format!("chain not trusted: {}", describe(&e)));
+                    } else if self.revoked(&cert, intermediates, now) {
+                        problems.push("chain not trusted: revoked (SSLSOCK_CRL_FILE)".into());
+                    } else {
+                        trusted::remember(end_entity, intermediates);
+                    }
                 }
                 if let Some(name) = check_name {
                     if cert.verify_is_valid_for_subject_name(name).is_err() {
@@ -295,3 +299,106 @@ impl ServerCertVerifier for CeVerifier {
         self.algorithms.supported_schemes()
     }
 }
+
+/// Chains found trusted (a path to a trust anchor, every signature good, nothing revoked), so that the
+/// same chain is not verified again at every handshake: resumed handshakes are judged on the
+/// certificate of the session (`handshake::judge_resumed`), and a server presents the same chain to
+/// every full handshake. The trust anchors and the CRLs are read once per process, so the answer for a
+/// chain can change only with the time: an entry holds while every certificate of the chain is within
+/// its validity, and the exact DER bytes of the chain are compared. The name is checked at every
+/// handshake, and the hook judges every handshake; only the path's signatures are not computed again.
+mod trusted {
+    use std::collections::VecDeque;
+    use std::sync::{Mutex, MutexGuard};
+
+    use rustls::pki_types::{CertificateDer, UnixTime};
+
+    use crate::locks::lock;
+
+    /// Chains remembered at most (the oldest goes first).
+    const MAX: usize = 32;
+
+    struct Entry {
+        chain: Vec<Vec<u8>>,
+        /// Unix seconds: the latest notBefore and the earliest notAfter of the chain.
+        from: u64,
+        until: u64,
+    }
+
+    /// The chains (lock 5 of the order in `fork`'s note).
+    static CHAINS: Mutex<VecDeque<Entry>> = Mutex::new(VecDeque::new());
+
+    /// The cache held locked across `fork` (`config::hold_for_fork`).
+    pub struct Held {
+        _guard: MutexGuard<'static, VecDeque<Entry>>,
+    }
+
+    /// Lock the cache until the result is dropped.
+    pub fn hold_for_fork() -> Held {
+        Held {
+            _guard: lock(&CHAINS),
+        }
+    }
+
+    fn same(
+        entry: &Entry,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> bool {
+        entry.chain.len() == 1 + intermediates.len()
+            && std::iter::once(end_entity)
+                .chain(intermediates)
+                .zip(&entry.chain)
+                .all(|(c, e)| c.as_ref() == e.as_slice())
+    }
+
+    /// Whether this exact chain was found trusted and every certificate of it is still within its
+    /// validity at `now`.
+    pub fn known(
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> bool {
+        let now = now.as_secs();
+        lock(&CHAINS)
+            .iter()
+            .any(|e| e.from <= now && now < e.until && same(e, end_entity, intermediates))
+    }
+
+    /// Remember a chain just found trusted (not when a validity cannot be read).
+    pub fn remember(end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) {
+        let mut from = 0u64;
+        let mut until = u64::MAX;
+        for cert in std::iter::once(end_entity).chain(intermediates) {
+            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+                return;
+            };
+            let validity = parsed.validity();
+            let (Ok(nb), Ok(na)) = (
+                u64::try_from(validity.not_before.timestamp()),
+                u64::try_from(validity.not_after.timestamp()),
+            ) else {
+                return;
+            };
+            from = from.max(nb);
+            until = until.min(na);
+        }
+        let mut chains = lock(&CHAINS);
+        if chains.iter().any(|e| same(e, end_entity, intermediates)) {
+            return;
+        }
+        if chains.len() == MAX {
+            chains.pop_front();
+        }
+        chains.push_back(Entry {
+            chain: std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.as_ref().to_vec())
+                .collect(),
+            from,
+            until,
+        });
+    }
+}
+
+pub use trusted::{hold_for_fork, Held as HeldTrusted};

@@ -20,6 +20,18 @@ use super::wire::Wire;
 use crate::error::Error;
 use outcome::{Failed, Got};
 
+/// Where an attempt to hand the records to the kernel left them.
+pub enum Switched {
+    /// The kernel does the records now.
+    Done(Records),
+    /// Not now (something is in flight); asked again at the next call.
+    NotYet(Records),
+    /// Never for this socket: rustls keeps the records.
+    Never(Records),
+    /// The kernel refused keys it had been given: the socket fails with this.
+    Failed(Error),
+}
+
 /// The record layer of an established session.
 pub enum Records {
     /// rustls does the records in userspace.
@@ -29,6 +41,37 @@ pub enum Records {
 }
 
 impl Records {
+    /// Hand the records to the kernel if it takes them (`kernel::switch`; kernel TLS, `SSLSOCK_KTLS=1`).
+    pub fn into_kernel(self, inbound: &Inbound, out: &Outbound, wire: &Wire) -> Switched {
+        match self {
+            Records::User(user) => match kernel::switch(user, inbound, out, wire) {
+                Ok(k) => Switched::Done(Records::Kernel(Box::new(k))),
+                Err(kernel::NoSwitch::NotYet(user)) => Switched::NotYet(Records::User(user)),
+                Err(kernel::NoSwitch::Never(user)) => Switched::Never(Records::User(user)),
+                Err(kernel::NoSwitch::Failed(error)) => Switched::Failed(error),
+            },
+            done @ Records::Kernel(_) => Switched::Never(done),
+        }
+    }
+
+    /// For `select`/`poll` before the kernel is asked: whether a read would return at once (data held,
+    /// the end, or a failure). Whole records a read left behind (its buffer was full) are taken in
+    /// first; the kernel's own readiness is right for kernel TLS (it reports whole records only).
+    pub fn ready_now(
+        &mut self,
+        inbound: &mut Inbound,
+        out: &mut Outbound,
+        wire: &Wire,
+    ) -> Result<bool, Failed> {
+        match self {
+            Records::User(u) => {
+                u.take_in(inbound, out, wire)?;
+                Ok(!inbound.held.is_empty() || u.peer_closed() || inbound.eof)
+            }
+            Records::Kernel(k) => Ok(k.peer_closed()),
+        }
+    }
+
     /// One non-blocking read into `buf` (`peek`: MSG_PEEK).
     pub fn recv(
         &mut self,
