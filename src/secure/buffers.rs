@@ -216,8 +216,9 @@ impl Outbound {
     pub fn send_now(&mut self, wire: &Wire) -> Result<bool, Errno> {
         while self.sent < self.end {
             match wire.send_now(&self.buf[self.sent..self.end]) {
+                // (A stream socket answers EAGAIN rather than 0; 0 is taken as "no room" all the same.)
+                Ok(0) | Err(libc::EAGAIN) => return Ok(false),
                 Ok(n) => self.sent += n,
-                Err(libc::EAGAIN) => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
