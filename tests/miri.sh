@@ -13,5 +13,5 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 TESTS=(secure::options error:: table:: secure::info secure::buffers sys::ktls::tests::constants
        sys::ktls::tests::struct_layouts)
-SSLSOCK_HEADER_OUT=$PWD/target/miri/sslsock.h \
+MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}" SSLSOCK_HEADER_OUT=$PWD/target/miri/sslsock.h \
     cargo +nightly miri test --lib --target-dir target/miri -- "${TESTS[@]}"
