@@ -189,7 +189,10 @@ fn replace(
     Ok(rc)
 }
 
-fn fcntl_common(
+/// `fcntl` with `f` as libc's function (`fcntl`, `fcntl64`, or `__fcntl_time64` for a 32-bit
+/// `_TIME_BITS=64` program): the call goes to libc, and an `F_DUPFD`/`F_DUPFD_CLOEXEC` copy of a secure
+/// socket shares its session.
+pub fn fcntl_common(
     call: &'static str,
     fd: c_int,
     cmd: c_int,

@@ -21,7 +21,20 @@ use crate::table;
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::sendmsg(fd, msg, flags) };
+    unsafe { sendmsg_with(fd, msg, flags, || real::sendmsg(fd, msg, flags)) }
+}
+
+/// `sendmsg` with `libc_call` as libc's function (`sendmsg`, or `__sendmsg64` for a 32-bit
+/// `_TIME_BITS=64` program: the msghdr is the same).
+///
+/// # Safety
+/// As libc's `sendmsg`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn sendmsg_with(
+    fd: c_int,
+    msg: *const libc::msghdr,
+    flags: c_int,
+    libc_call: impl FnOnce() -> ssize_t,
+) -> ssize_t {
     match table::lookup(fd) {
         None => plain("sendmsg", libc_call()),
         Some(binding) => on_secure(
@@ -65,7 +78,19 @@ unsafe fn send_message(
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::recvmsg(fd, msg, flags) };
+    unsafe { recvmsg_with(fd, msg, flags, || real::recvmsg(fd, msg, flags)) }
+}
+
+/// `recvmsg` with `libc_call` as libc's function (`recvmsg`, or `__recvmsg64`).
+///
+/// # Safety
+/// As libc's `recvmsg`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn recvmsg_with(
+    fd: c_int,
+    msg: *mut libc::msghdr,
+    flags: c_int,
+    libc_call: impl FnOnce() -> ssize_t,
+) -> ssize_t {
     match table::lookup(fd) {
         None => {
             let n = plain("recvmsg", libc_call());
@@ -153,7 +178,24 @@ pub unsafe extern "C" fn sendmmsg(
     flags: c_int,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::sendmmsg(fd, msgs, count, flags) };
+    unsafe {
+        sendmmsg_with(fd, msgs, count, flags, || {
+            real::sendmmsg(fd, msgs, count, flags)
+        })
+    }
+}
+
+/// `sendmmsg` with `libc_call` as libc's function (`sendmmsg`, or `__sendmmsg64`).
+///
+/// # Safety
+/// As libc's `sendmmsg`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn sendmmsg_with(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    count: libc::c_uint,
+    flags: c_int,
+    libc_call: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(binding) = table::lookup(fd) else {
         return plain("sendmmsg", libc_call());
     };
@@ -201,7 +243,25 @@ pub unsafe extern "C" fn recvmmsg(
     timeout: *mut libc::timespec,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::recvmmsg(fd, msgs, count, flags, timeout) };
+    unsafe {
+        recvmmsg_with(fd, msgs, count, flags, || {
+            real::recvmmsg(fd, msgs, count, flags, timeout)
+        })
+    }
+}
+
+/// `recvmmsg` with `libc_call` as libc's function (`recvmmsg`, or `__recvmmsg64`, whose timeout is a
+/// 64-bit timespec; on a secure socket the timeout plays no part either way: one message is read).
+///
+/// # Safety
+/// As libc's `recvmmsg`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn recvmmsg_with(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    count: libc::c_uint,
+    flags: c_int,
+    libc_call: impl FnOnce() -> c_int,
+) -> c_int {
     let Some(binding) = table::lookup(fd) else {
         let n = plain("recvmmsg", libc_call());
         if n > 0 && table::any_secure() {

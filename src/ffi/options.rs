@@ -22,6 +22,37 @@ fn is_timeout(level: c_int, name: c_int) -> bool {
     level == libc::SOL_SOCKET && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
 }
 
+/// Whether `setsockopt(level, name, optval, optlen)` is one sslsock answers itself (SO_SECURE, or a
+/// timeout given as a Windows millisecond DWORD) rather than libc: what `__setsockopt64` (32-bit
+/// `_TIME_BITS=64` programs) hands to [`setsockopt`].
+pub fn set_here(level: c_int, name: c_int, optval: *const c_void, optlen: socklen_t) -> bool {
+    (name == SO_SECURE as c_int && is_socket_level(level))
+        || (is_timeout(level, name)
+            && optlen as usize == std::mem::size_of::<DWORD>()
+            && !optval.is_null())
+}
+
+/// Whether `getsockopt(level, name, optval, optlen)` is one sslsock answers itself (SO_SECURE, or a
+/// timeout asked for as a Windows millisecond DWORD): what `__getsockopt64` hands to [`getsockopt`].
+///
+/// # Safety
+/// `optlen` NULL or valid for reads.
+pub unsafe fn get_here(
+    level: c_int,
+    name: c_int,
+    optval: *const c_void,
+    optlen: *const socklen_t,
+) -> bool {
+    if name == SO_SECURE as c_int && is_socket_level(level) {
+        return true;
+    }
+    // SAFETY: optlen is checked non-NULL before it is read (the caller vouches for it then).
+    is_timeout(level, name)
+        && !optval.is_null()
+        && !optlen.is_null()
+        && unsafe { *optlen } as usize == std::mem::size_of::<DWORD>()
+}
+
 /// Implements Winsock/POSIX `setsockopt`.
 /// - `SO_SECURE` (level SOL_SOCKET or 0xFFFF) with a DWORD: `SO_SEC_SSL` makes the socket secure,
 ///   `SO_SEC_NONE` undoes it before connect; NULL or `optlen < 4` → WSAEFAULT, other values → WSAEINVAL.

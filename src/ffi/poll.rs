@@ -50,21 +50,53 @@ fn millis_until(deadline: Option<Instant>) -> c_int {
     }
 }
 
+/// A `select` timeout as the program's `struct timeval` holds it: libc's, or the 64-bit one of a
+/// 32-bit `_TIME_BITS=64` program (`__select64`).
+pub trait SelectTimeout: Copy {
+    /// Seconds and microseconds.
+    fn parts(&self) -> (i64, i64);
+    /// Store the time left.
+    fn store(&mut self, left: Duration);
+}
+
+impl SelectTimeout for libc::timeval {
+    // time_t and suseconds_t are 64 bits on LP64 (the casts change nothing there), 32 on armv7.
+    #[allow(clippy::unnecessary_cast)]
+    fn parts(&self) -> (i64, i64) {
+        (self.tv_sec as i64, self.tv_usec as i64)
+    }
+    fn store(&mut self, left: Duration) {
+        self.tv_sec = left.as_secs() as libc::time_t;
+        self.tv_usec = left.subsec_micros() as libc::suseconds_t;
+    }
+}
+
+#[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+impl SelectTimeout for crate::sys::time64::Timeval64 {
+    fn parts(&self) -> (i64, i64) {
+        (self.tv_sec, self.tv_usec)
+    }
+    fn store(&mut self, left: Duration) {
+        self.tv_sec = left.as_secs().min(i64::MAX as u64) as i64;
+        self.tv_usec = left.subsec_micros().into();
+    }
+}
+
 /// The deadline a `select` timeout means (None: wait forever); a negative one is WSAEINVAL.
 ///
 /// # Safety
 /// `timeout` NULL or a valid timeval.
-pub unsafe fn deadline_from(timeout: *const libc::timeval) -> Result<Option<Instant>> {
+pub unsafe fn deadline_from<T: SelectTimeout>(timeout: *const T) -> Result<Option<Instant>> {
     if timeout.is_null() {
         return Ok(None);
     }
     // SAFETY: non-NULL timeval from the caller.
-    let tv = unsafe { *timeout };
-    if tv.tv_sec < 0 || tv.tv_usec < 0 {
+    let (secs, micros) = unsafe { *timeout }.parts();
+    if secs < 0 || micros < 0 {
         return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
     }
-    let span = Duration::from_secs(tv.tv_sec as u64)
-        .saturating_add(Duration::from_micros(tv.tv_usec as u64));
+    let span =
+        Duration::from_secs(secs as u64).saturating_add(Duration::from_micros(micros as u64));
     // A timeout too far away to be a point in time (a program's LONG_MAX "forever") waits forever.
     Ok(Instant::now().checked_add(span))
 }
@@ -260,11 +292,29 @@ pub unsafe extern "C" fn select(
     exceptfds: *mut libc::fd_set,
     timeout: *mut libc::timeval,
 ) -> c_int {
-    if !crate::fork::secure_sockets_made() {
-        // SAFETY: the caller's arguments, passed through.
-        return plain("select", unsafe {
+    // SAFETY: the caller's arguments, passed through to libc.
+    unsafe {
+        select_with(nfds, readfds, writefds, exceptfds, timeout, || {
             real::select(nfds, readfds, writefds, exceptfds, timeout)
-        });
+        })
+    }
+}
+
+/// `select` over the program's `timeout` type, with `libc_call` as libc's function (`select`, or
+/// `__select64` for a 32-bit `_TIME_BITS=64` program).
+///
+/// # Safety
+/// As libc's `select`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn select_with<T: SelectTimeout>(
+    nfds: c_int,
+    readfds: *mut libc::fd_set,
+    writefds: *mut libc::fd_set,
+    exceptfds: *mut libc::fd_set,
+    timeout: *mut T,
+    libc_call: impl FnOnce() -> c_int,
+) -> c_int {
+    if !crate::fork::secure_sockets_made() {
+        return plain("select", libc_call());
     }
     let limit = nfds.clamp(0, libc::FD_SETSIZE as c_int);
     let sets = [readfds, writefds, exceptfds];
@@ -272,10 +322,7 @@ pub unsafe extern "C" fn select(
     let is_set =
         |set: *mut libc::fd_set, fd: c_int| !set.is_null() && unsafe { libc::FD_ISSET(fd, set) };
     if !(0..limit).any(|fd| table::maybe_secure(fd) && sets.iter().any(|&s| is_set(s, fd))) {
-        // SAFETY: the caller's arguments, passed through.
-        return plain("select", unsafe {
-            real::select(nfds, readfds, writefds, exceptfds, timeout)
-        });
+        return plain("select", libc_call());
     }
     guard("select", SOCKET_ERROR, || {
         let mut fds = Vec::new();
@@ -299,7 +346,7 @@ pub unsafe extern "C" fn select(
             }
         }
         // SAFETY: `timeout` is NULL or the caller's timeval.
-        let deadline = unsafe { deadline_from(timeout) }?;
+        let deadline = unsafe { deadline_from(timeout.cast_const()) }?;
         wait(&mut fds, deadline, OnClosed::Invalid)?;
         if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
             return Err(Error::new(
@@ -332,10 +379,7 @@ pub unsafe extern "C" fn select(
         if let (false, Some(d)) = (timeout.is_null(), deadline) {
             let left = d.saturating_duration_since(Instant::now());
             // SAFETY: non-NULL timeval from the caller.
-            unsafe {
-                (*timeout).tv_sec = left.as_secs() as libc::time_t;
-                (*timeout).tv_usec = left.subsec_micros() as libc::suseconds_t;
-            }
+            unsafe { (*timeout).store(left) };
         }
         Ok(count)
     })

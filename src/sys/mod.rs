@@ -8,3 +8,5 @@
 pub mod fd;
 pub mod ktls;
 pub mod real;
+#[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+pub mod time64;

@@ -121,9 +121,9 @@ real_functions! {
     fn dup2(old: c_int, new: c_int) -> c_int;
     /// libc `dup3`.
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
-    /// libc `fcntl`, called with its one optional argument as a machine word: on the x86-64 and
-    /// AArch64 Linux calling conventions a variadic int or pointer argument travels exactly like a
-    /// fixed one.
+    /// libc `fcntl`, called with its one optional argument as a machine word: on the x86-64,
+    /// AArch64 and 32-bit ARM (AAPCS) Linux calling conventions a variadic int or pointer argument
+    /// travels exactly like a fixed one.
     fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
     /// libc `fcntl64` (the same, under the large-file name).
     fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
@@ -191,4 +191,48 @@ real_functions! {
         exceptfds: *mut libc::fd_set,
         timeout: *mut libc::timeval
     ) -> c_int;
+    /// libc `__setsockopt64` (what `setsockopt` becomes on 32-bit glibc under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __setsockopt64(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    /// libc `__getsockopt64` (`getsockopt` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __getsockopt64(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    /// libc `__sendmsg64` (`sendmsg` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __sendmsg64(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t;
+    /// libc `__recvmsg64` (`recvmsg` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __recvmsg64(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t;
+    /// libc `__sendmmsg64` (`sendmmsg` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __sendmmsg64(fd: c_int, msgs: *mut libc::mmsghdr, count: libc::c_uint, flags: c_int) -> c_int;
+    /// libc `__recvmmsg64` (`recvmmsg` under `_TIME_BITS=64`: the timeout is a 64-bit timespec).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __recvmmsg64(fd: c_int, msgs: *mut libc::mmsghdr, count: libc::c_uint, flags: c_int, timeout: *mut super::time64::Timespec64) -> c_int;
+    /// libc `__fcntl_time64` (`fcntl` and `fcntl64` under `_TIME_BITS=64`), its optional argument as a
+    /// machine word as for `fcntl`.
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __fcntl_time64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    /// libc `__select64` (`select` under `_TIME_BITS=64`: the timeout is a 64-bit timeval).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __select64(
+        nfds: c_int,
+        readfds: *mut libc::fd_set,
+        writefds: *mut libc::fd_set,
+        exceptfds: *mut libc::fd_set,
+        timeout: *mut super::time64::Timeval64
+    ) -> c_int;
+    /// libc `__pselect64` (`pselect` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __pselect64(
+        nfds: c_int,
+        readfds: *mut libc::fd_set,
+        writefds: *mut libc::fd_set,
+        exceptfds: *mut libc::fd_set,
+        timeout: *const super::time64::Timespec64,
+        sigmask: *const libc::sigset_t
+    ) -> c_int;
+    /// libc `__ppoll64` (`ppoll` under `_TIME_BITS=64`).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __ppoll64(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const super::time64::Timespec64, sigmask: *const libc::sigset_t) -> c_int;
 }
