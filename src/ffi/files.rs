@@ -61,14 +61,24 @@ fn sendfile_secure(
         }
         let sent = match sock.send(&buf[..got as usize], SendFlags::default()) {
             Ok(n) => n,
-            Err(e) if total > 0 && e.is_would_block() => break,
-            Err(e) => return Err(e),
+            Err(e) => {
+                if position.is_none() {
+                    unread(input, got as usize);
+                }
+                if total > 0 && e.is_would_block() {
+                    break;
+                }
+                return Err(e);
+            }
         };
         total += sent;
         if let Some(p) = position.as_mut() {
             *p += sent as i64;
         }
         if sent < got as usize {
+            if position.is_none() {
+                unread(input, got as usize - sent);
+            }
             break;
         }
     }
@@ -76,6 +86,16 @@ fn sendfile_secure(
         *o = p;
     }
     Ok(total)
+}
+
+/// Move the input's file position back over `n` bytes read but not sent: as the kernel's `sendfile`,
+/// the position advances by what was sent only. (An input that cannot seek, a pipe, keeps them read.)
+fn unread(input: c_int, n: usize) {
+    let Ok(back) = i64::try_from(n) else {
+        return;
+    };
+    // SAFETY: lseek64 on the caller's input descriptor takes plain integers; sslsock does not export it.
+    unsafe { libc::lseek64(input, -back, libc::SEEK_CUR) };
 }
 
 /// `sendfile_secure` for an offset of type `O` (`off_t` or `off64_t`): widened to 64 bits for the

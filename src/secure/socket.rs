@@ -147,6 +147,10 @@ impl SecureSocket {
         if self.released.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        // Bytes the program never read (a TLS 1.3 server's session tickets, which it never sees) would
+        // make the kernel answer the close with a reset and drop everything it has not sent yet: they
+        // are read and dropped first, so that what `send` accepted still reaches the peer.
+        let _ = self.wire.call(fd::discard_pending);
         let closed = fd::close(self.fd()).map_err(|e| Error::os(e, "close"));
         self.descriptor_closed.store(true, Ordering::SeqCst);
         closed
@@ -281,6 +285,7 @@ impl SecureSocket {
                 let session = &mut *session;
                 if !session.write_shut {
                     session.write_shut = true;
+                    // Behind what waits in the send buffer, which goes first as far as the kernel takes it.
                     if let Phase::Records(records) = &mut session.phase {
                         records.close_notify(
                             &mut session.inbound,
@@ -288,6 +293,9 @@ impl SecureSocket {
                             &self.wire,
                         );
                     }
+                } else if !session.outbound.is_empty() {
+                    // Records (our close_notify last) a `shutdown(SD_SEND)` left waiting for room.
+                    let _ = session.outbound.send_now(&self.wire);
                 }
             }
         }

@@ -38,6 +38,9 @@ pub struct Session {
     pub info: Option<SSLCONNECTIONINFO>,
     pub read_shut: bool,
     pub write_shut: bool,
+    /// `shutdown(SD_SEND)` came while records (our close_notify last) waited for room: the kernel's
+    /// SHUT_WR follows once they are in the kernel (`SecureSocket::flush_out`), so that none is lost.
+    pub kernel_shut_wr_pending: bool,
     /// Kernel TLS is wanted and the switch has not been made or ruled out yet (`records::kernel`).
     pub kernel_wanted: bool,
     /// Ciphertext read and plaintext held (also data decrypted before a failure: `recv` gives it
@@ -58,6 +61,7 @@ impl Session {
             info: None,
             read_shut: false,
             write_shut: false,
+            kernel_shut_wr_pending: false,
             kernel_wanted: false,
             inbound: Inbound::default(),
             outbound: Outbound::default(),

@@ -149,6 +149,10 @@ impl SecureSocket {
             ));
         }
         let s = &mut *session;
+        // Records an earlier non-blocking send left waiting go first.
+        if !s.outbound.is_empty() && s.tls_up() {
+            let _ = self.flush_out(s);
+        }
         match &mut s.phase {
             // Data decrypted before the failure comes first.
             Phase::Failed(_) if !s.inbound.held.is_empty() && !buf.is_empty() => {
@@ -179,10 +183,6 @@ impl SecureSocket {
                 }
             }
             Phase::Records(records) => {
-                // Records an earlier non-blocking send left waiting go first.
-                if !s.outbound.is_empty() {
-                    let _ = s.outbound.send_now(&self.wire);
-                }
                 let got =
                     records.recv(&mut s.inbound, &mut s.outbound, &self.wire, buf, flags.peek);
                 s.inbound.release_if_empty();
@@ -281,6 +281,18 @@ impl SecureSocket {
         }
     }
 
+    /// Send what waits in the send buffer, never waiting; Ok(true) when nothing is left. Then a
+    /// `shutdown(SD_SEND)` that was waiting for that reaches the kernel.
+    pub(super) fn flush_out(&self, s: &mut Session) -> std::result::Result<bool, fd::Errno> {
+        let done = s.outbound.send_now(&self.wire)?;
+        let waiting = matches!(&s.phase, Phase::Records(r) if r.waiting_to_send(&s.outbound));
+        if done && !waiting && s.kernel_shut_wr_pending {
+            s.kernel_shut_wr_pending = false;
+            let _ = self.wire.shutdown(libc::SHUT_WR);
+        }
+        Ok(done)
+    }
+
     /// For `poll`/`select`: send what an earlier non-blocking `send` left waiting (records it took
     /// whole but the kernel had no room for). True while some still wait: the wait then watches POLLOUT
     /// too, so that a program that waits for the answer to a request never waits for its own request.
@@ -289,10 +301,16 @@ impl SecureSocket {
             return false;
         };
         let s = &mut *session;
-        if s.outbound.is_empty() || !s.tls_up() {
+        if (s.outbound.is_empty() && !s.kernel_shut_wr_pending) || !s.tls_up() {
             return false;
         }
-        match s.outbound.send_now(&self.wire) {
+        if let Phase::Records(records) = &mut s.phase {
+            if records.waiting_to_send(&s.outbound) && s.outbound.is_empty() {
+                // Kernel TLS: our close_notify waited for room.
+                records.close_notify(&mut s.inbound, &mut s.outbound, &self.wire);
+            }
+        }
+        match self.flush_out(s) {
             Ok(done) => !done,
             Err(e) => {
                 fail_session(s, Error::os(e, "send"), self);
@@ -464,6 +482,7 @@ impl SecureSocket {
     /// SO_SNDTIMEO) for it to leave.
     pub fn shutdown(&self, how: Shut) -> Result<()> {
         let _call = self.enter()?;
+        let mut writer_busy = false;
         if how.writes() {
             // A writer waiting for room (a peer that does not read) holds `writers`: then no
             // close_notify of ours behind its records, but the kernel shutdown below wakes the writer,
@@ -472,6 +491,7 @@ impl SecureSocket {
             let mut session = self.state.lock();
             let s = &mut *session;
             if writers.is_none() {
+                writer_busy = true;
                 s.write_shut = true;
                 log!(
                     Level::Debug,
@@ -496,9 +516,26 @@ impl SecureSocket {
                 }
             }
         }
-        if how.reads() {
-            self.state.lock().read_shut = true;
-        }
+        let how = {
+            let mut session = self.state.lock();
+            if how.reads() {
+                session.read_shut = true;
+            }
+            // Records sendable only later (a non-blocking socket, or SO_SNDTIMEO ran out): the
+            // kernel's SHUT_WR waits for them, as TCP's own shutdown never drops queued data.
+            let waiting =
+                matches!(&session.phase, Phase::Records(r) if r.waiting_to_send(&session.outbound));
+            // (Not under a writer that waits for room: the kernel shutdown is what wakes it.)
+            if how.writes() && waiting && !writer_busy && !self.is_closed() {
+                session.kernel_shut_wr_pending = true;
+                if !how.reads() {
+                    return Ok(());
+                }
+                Shut::Read
+            } else {
+                how
+            }
+        };
         let tls_up = self.state.lock().tls_up();
         match self.wire.shutdown(how.how()) {
             Ok(()) => Ok(()),

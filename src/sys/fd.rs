@@ -115,6 +115,22 @@ pub fn recv_flags(fd: c_int, buf: &mut [u8], flags: c_int) -> Result<usize, Errn
     check(unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) }).map(|n| n as usize)
 }
 
+/// Read and drop what the kernel holds for reading now (at most 1 MiB), never waiting: a close with
+/// unread bytes makes TCP reset the connection instead of finishing it.
+pub fn discard_pending(fd: c_int) -> Result<usize, Errno> {
+    let mut scratch = [0u8; 16 * 1024];
+    let mut total = 0;
+    while total < 1 << 20 {
+        match recv_now(fd, &mut scratch) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(libc::EAGAIN) if total > 0 => break,
+            Err(e) => return if total > 0 { Ok(total) } else { Err(e) },
+        }
+    }
+    Ok(total)
+}
+
 /// `ioctl(FIONREAD)`: the bytes the kernel holds for reading.
 pub fn bytes_to_read(fd: c_int) -> Result<usize, Errno> {
     let mut n: c_int = 0;
