@@ -461,6 +461,13 @@ class Conn:
                 self.tls_sendline("STREAM OK")
                 self.stream()
                 return
+            elif cmd == "SINK":
+                ms = self.number(arg, 10000)
+                if ms is None:
+                    continue
+                self.tls_sendline("SINK OK")
+                self.sink(ms)
+                return
             elif cmd == "STALL" and not arg.strip():
                 self.tls_sendline("STALL OK")
                 self.stall()
@@ -500,6 +507,36 @@ class Conn:
                 self.drain(2.0)
                 self.log("CLOSE", "stream-close-notify")
                 return
+
+    def sink(self, ms):
+        """SINK ms: read nothing for ms milliseconds, then take every decrypted byte until the client's
+        close_notify or the end of TCP; log SINK-END with the count, the offset of the first byte off
+        the pattern (-1: none) and how the stream ended."""
+        time.sleep(ms / 1000.0)
+        total, bad, end = 0, -1, "eof"
+        while True:
+            if self.tlsbuf:
+                data, self.tlsbuf = self.tlsbuf, b""
+                if bad < 0:
+                    for k, b in enumerate(data):
+                        if b != ((total + k) * 7 + 3) & 0xFF:
+                            bad = total + k
+                            break
+                total += len(data)
+                continue
+            try:
+                more = self.tls_more()
+            except PeerGone:
+                end = "eof"
+                break
+            except (ssl.SSLError, Idle, OSError):
+                end = "error"
+                break
+            if not more:  # (TCP's end without close_notify raises PeerGone above)
+                end = "close_notify"
+                break
+        self.log("SINK-END", total, bad, end)
+        self.log("CLOSE", "sink")
 
     def stall(self):
         """STALL: neither read nor write; wait (without reading) until the client closes TCP."""
