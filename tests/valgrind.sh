@@ -56,6 +56,9 @@ for f in "$LOGS"/vg.*; do
     [ -f "$f" ] || continue
     logs=$((logs + 1))
     prog=$(sed -n 's/^==[0-9]*== Command: \([^ ]*\).*/\1/p' "$f" | head -1)
+    # The system's own tools a test runs (crack.c reads certificates with openssl and sed through
+    # popen) are traced too (--trace-children) but are not sslsock's to judge: sed leaks a block itself.
+    case $prog in /usr/* | /bin/* | /sbin/*) continue ;; esac
     e=$(sed -n 's/^==[0-9]*== ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -1)
     d=$(sed -n 's/^==[0-9]*==    definitely lost: \([0-9,]*\) bytes.*/\1/p' "$f" | tail -1 | tr -d ,)
     i=$(sed -n 's/^==[0-9]*==    indirectly lost: \([0-9,]*\) bytes.*/\1/p' "$f" | tail -1 | tr -d ,)
