@@ -9,13 +9,11 @@
  * closesocket.  Error codes 10049-10065 and 11001 are shown as messages.
  *
  * Port edits (PORT: below):
- *   1. SetTimer / WM_TIMER -> a loop calling OnTimer with Sleep between calls;
- *   2. windef.h's min() -> std::min (the compat <windows.h> defines no min/max in C++).
+ *   1. SetTimer / WM_TIMER -> a loop calling OnTimer with Sleep between calls.
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
-#include <algorithm> /* PORT: std::min */
 #include "legacy_test.h"
 
 class CMailSocket {
@@ -145,7 +143,7 @@ BOOL CMailSocket::ReadLine(char *pszLine, int cch, DWORD dwTimeout)
         char *eol = (char *)memchr(m_in, '\n', m_cbIn);
         if (eol) {
             int len = (int)(eol - m_in) + 1;
-            lstrcpyn(pszLine, m_in, std::min(len + 1, cch)); /* PORT: was min(len + 1, cch) (windef.h) */
+            lstrcpyn(pszLine, m_in, min(len + 1, cch));
             MoveMemory(m_in, m_in + len, m_cbIn - len);
             m_cbIn -= len;
             return TRUE;

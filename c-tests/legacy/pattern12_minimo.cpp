@@ -6,16 +6,14 @@
  * destination host.
  *
  * Port edits (PORT: below):
- *   1. NSPR's Windows CE I/O layer -> NSPR's Unix one (written out below as the few calls the browser
- *      makes): poll() instead of select(), errno (EINPROGRESS, EAGAIN) instead of
- *      WSAGetLastError(); sslsock sets both;
- *   2. the non-blocking flag given to ioctlsocket was a DWORD: u_long (8 bytes here).
+ *   1. the non-blocking flag given to ioctlsocket was a DWORD: u_long (8 bytes here).
+ * NSPR's Windows CE I/O layer (select(), WSAGetLastError() == WSAEWOULDBLOCK) is kept as written:
+ * the few calls the browser makes are written out below.
  */
 #include <windows.h>
 #include <winsock2.h>
 #include <sslsock.h>
 #include <schnlsp.h>
-#include <poll.h> /* PORT: NSPR's Unix layer polls */
 #include "legacy_test.h"
 
 #define PR_SUCCESS 0
@@ -80,7 +78,8 @@ static SOCKET nsSSLIOLayerNewSocket(nsSSLSocketInfo *info)
 static int PR_Connect(SOCKET fd, const struct sockaddr *addr, socklen_t len)
 {
     u_long nonblocking = 1; /* PORT: was DWORD */
-    struct pollfd pfd;
+    fd_set writable;
+    struct timeval tv = {NSPR_TIMEOUT_MS / 1000, 0};
     int err = 0;
     socklen_t errlen = sizeof(err);
 
@@ -88,15 +87,25 @@ static int PR_Connect(SOCKET fd, const struct sockaddr *addr, socklen_t len)
         return PR_FAILURE;
     if (connect(fd, addr, len) == 0)
         return PR_SUCCESS;
-    if (errno != EINPROGRESS) /* PORT: was WSAGetLastError() != WSAEWOULDBLOCK */
+    if (WSAGetLastError() != WSAEWOULDBLOCK)
         return PR_FAILURE;
-    pfd.fd = fd;
-    pfd.events = POLLOUT;
-    if (poll(&pfd, 1, NSPR_TIMEOUT_MS) != 1) /* PORT: was select() */
+    FD_ZERO(&writable);
+    FD_SET(fd, &writable);
+    if (select(0, NULL, &writable, NULL, &tv) != 1)
         return PR_FAILURE;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, (char *)&err, &errlen) == SOCKET_ERROR || err != 0)
         return PR_FAILURE;
     return PR_SUCCESS;
+}
+
+/* NSPR's wait for one socket (_PR_MD_WAIT on CE: select). */
+static int PR_Wait(SOCKET fd, int write)
+{
+    fd_set set;
+    struct timeval tv = {NSPR_TIMEOUT_MS / 1000, 0};
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    return select(0, write ? NULL : &set, write ? &set : NULL, NULL, &tv) == 1;
 }
 
 static int PR_Send(SOCKET fd, const char *buf, int amount)
@@ -108,11 +117,8 @@ static int PR_Send(SOCKET fd, const char *buf, int amount)
             sent += n;
             continue;
         }
-        if (n == SOCKET_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK)) { /* PORT: was WSAEWOULDBLOCK */
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            if (poll(&pfd, 1, NSPR_TIMEOUT_MS) == 1)
-                continue;
-        }
+        if (n == SOCKET_ERROR && WSAGetLastError() == WSAEWOULDBLOCK && PR_Wait(fd, 1))
+            continue;
         return PR_FAILURE;
     }
     return sent;
@@ -124,11 +130,8 @@ static int PR_Recv(SOCKET fd, char *buf, int amount)
         int n = recv(fd, buf, amount, 0);
         if (n >= 0)
             return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) { /* PORT: was WSAEWOULDBLOCK */
-            struct pollfd pfd = {fd, POLLIN, 0};
-            if (poll(&pfd, 1, NSPR_TIMEOUT_MS) == 1)
-                continue;
-        }
+        if (WSAGetLastError() == WSAEWOULDBLOCK && PR_Wait(fd, 0))
+            continue;
         return PR_FAILURE;
     }
 }

@@ -12,7 +12,7 @@
  *   - more types: WCHAR (wchar_t: 4 bytes here, 2 on Windows), LPWSTR, TCHAR and LPTSTR/LPCTSTR
  *     in their ANSI form (char), SHORT, BOOLEAN, LONG_PTR, SIZE_T, FILETIME, SYSTEMTIME, HRESULT, ...
  *   - TEXT(), ZeroMemory, CopyMemory, MoveMemory, FillMemory, Sleep, GetTickCount,
- *     lstrcpy/lstrcpyn/lstrcat/lstrlen/lstrcmp/lstrcmpi (A and W), wsprintf(A), min/max (C only),
+ *     lstrcpy/lstrcpyn/lstrcat/lstrlen/lstrcmp/lstrcmpi (A and W), wsprintf(A), min/max,
  *     GetLastError/SetLastError (the same per-thread value as WSAGetLastError/WSASetLastError,
  *     as on Windows), CRITICAL_SECTION over a recursive pthread mutex, Interlocked*,
  *     MultiByteToWideChar/WideCharToMultiByte (CP_ACP and CP_UTF8, both UTF-8),
@@ -25,8 +25,8 @@
  * Where Windows and POSIX clash (see docs/porting.md, "Windows vs POSIX"):
  *   SSLSOCK_POSIX_FD_SET  define before the first include to keep the POSIX fd_set and select()
  *                         (default: the Windows fd_set, select = sslsock_select_sized; see winsock2.h)
- *   NOMINMAX              as on Windows: no min()/max() macros.  In C++ they are never defined
- *                         (they would break <algorithm> and std::numeric_limits).
+ *   NOMINMAX              as on Windows: no min()/max().  In C they are macros; in C++11 and later
+ *                         function templates (macros would break <algorithm> and std::numeric_limits).
  *   UNICODE / _UNICODE    refused (#error): TCHAR is char on Linux; build without them.
  *   SOCKET                is an int here (unsigned on Windows): `s == INVALID_SOCKET` works, but
  *                         comparing with a DWORD warns under -Wsign-compare.
@@ -187,13 +187,29 @@ typedef const char *LPCTSTR, *PCTSTR;
 #ifndef _countof
 # define _countof(a) (sizeof(a) / sizeof((a)[0]))
 #endif
-/* min/max as windef.h, in C only: in C++ they would break <algorithm> and numeric_limits. */
-#if !defined(__cplusplus) && !defined(NOMINMAX)
-# ifndef max
-#  define max(a, b) (((a) > (b)) ? (a) : (b))
-# endif
-# ifndef min
-#  define min(a, b) (((a) < (b)) ? (a) : (b))
+/* min/max as windef.h: macros in C. In C++ (C++11 and later) they are function templates in the global
+ * namespace instead, so that CE code's unqualified min(a, b) compiles while <algorithm> and
+ * std::numeric_limits<T>::min() stay intact (a function-like macro would break them); std::min is
+ * untouched, and with `using namespace std` it is the one chosen for two arguments of one type. */
+#if !defined(NOMINMAX)
+# if !defined(__cplusplus)
+#  ifndef max
+#   define max(a, b) (((a) > (b)) ? (a) : (b))
+#  endif
+#  ifndef min
+#   define min(a, b) (((a) < (b)) ? (a) : (b))
+#  endif
+# elif __cplusplus >= 201103L && !defined(min) && !defined(max)
+template <class SslsockA, class SslsockB>
+inline auto min(SslsockA a, SslsockB b) -> decltype(true ? a : b)
+{
+    return b < a ? b : a;
+}
+template <class SslsockA, class SslsockB>
+inline auto max(SslsockA a, SslsockB b) -> decltype(true ? a : b)
+{
+    return a < b ? b : a;
+}
 # endif
 #endif
 
