@@ -200,13 +200,15 @@ typedef const char *LPCTSTR, *PCTSTR;
 #   define min(a, b) (((a) < (b)) ? (a) : (b))
 #  endif
 # elif __cplusplus >= 201103L && !defined(min) && !defined(max)
+#  include <type_traits>
+/* By value: the result is a value of the arguments' common type, never a reference to a parameter. */
 template <class SslsockA, class SslsockB>
-inline auto min(SslsockA a, SslsockB b) -> decltype(true ? a : b)
+inline typename std::common_type<SslsockA, SslsockB>::type min(SslsockA a, SslsockB b)
 {
     return b < a ? b : a;
 }
 template <class SslsockA, class SslsockB>
-inline auto max(SslsockA a, SslsockB b) -> decltype(true ? a : b)
+inline typename std::common_type<SslsockA, SslsockB>::type max(SslsockA a, SslsockB b)
 {
     return a < b ? b : a;
 }
