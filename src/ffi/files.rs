@@ -127,6 +127,39 @@ where
     Ok(sent)
 }
 
+/// `sendfile` and `sendfile64`, which differ only in the width of the offset `O`: libc's call for a
+/// plain `out`, the file read and encrypted for a secure one.
+///
+/// # Safety
+/// As libc's `sendfile`: `offset` NULL or a valid, writable `O`.
+unsafe fn sendfile_any<O>(
+    call: &'static str,
+    out: c_int,
+    input: c_int,
+    offset: *mut O,
+    limit: O,
+    count: size_t,
+    libc_call: impl FnOnce() -> ssize_t,
+) -> ssize_t
+where
+    O: Copy + Into<i64> + TryFrom<i64>,
+{
+    match table::lookup(out) {
+        None => plain(call, libc_call()),
+        Some(binding) => on_secure(
+            call,
+            out,
+            binding,
+            -1,
+            |sock| {
+                // SAFETY: the caller vouches for the pointer it passed (NULL or a valid O).
+                unsafe { sendfile_offset(sock, input, offset, limit, count) }.map(|n| n as ssize_t)
+            },
+            libc_call,
+        ),
+    }
+}
+
 /// Implements Linux `sendfile`. Onto a secure socket the file is read and encrypted; from one,
 /// sendfile is not possible (as for any socket input).
 ///
@@ -139,22 +172,17 @@ pub unsafe extern "C" fn sendfile(
     offset: *mut libc::off_t,
     count: size_t,
 ) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::sendfile(out, input, offset, count) };
-    match table::lookup(out) {
-        None => plain("sendfile", libc_call()),
-        Some(binding) => on_secure(
+    // SAFETY: the caller's arguments, passed through (to libc for a plain `out`).
+    unsafe {
+        sendfile_any(
             "sendfile",
             out,
-            binding,
-            -1,
-            |sock| {
-                // SAFETY: the caller vouches for the pointer it passed (NULL or a valid off_t).
-                unsafe { sendfile_offset(sock, input, offset, libc::off_t::MAX, count) }
-                    .map(|n| n as ssize_t)
-            },
-            libc_call,
-        ),
+            input,
+            offset,
+            libc::off_t::MAX,
+            count,
+            || real::sendfile(out, input, offset, count),
+        )
     }
 }
 
@@ -169,22 +197,17 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
-    // SAFETY: the caller's arguments, passed through to libc.
-    let libc_call = || unsafe { real::sendfile64(out, input, offset, count) };
-    match table::lookup(out) {
-        None => plain("sendfile64", libc_call()),
-        Some(binding) => on_secure(
+    // SAFETY: the caller's arguments, passed through (to libc for a plain `out`).
+    unsafe {
+        sendfile_any(
             "sendfile64",
             out,
-            binding,
-            -1,
-            |sock| {
-                // SAFETY: the caller vouches for the pointer it passed (NULL or a valid off64_t).
-                unsafe { sendfile_offset(sock, input, offset, libc::off64_t::MAX, count) }
-                    .map(|n| n as ssize_t)
-            },
-            libc_call,
-        ),
+            input,
+            offset,
+            libc::off64_t::MAX,
+            count,
+            || real::sendfile64(out, input, offset, count),
+        )
     }
 }
 
