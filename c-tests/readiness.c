@@ -13,11 +13,19 @@
  *    ciphertext in 8 pieces, 100 ms apart). poll(POLLIN, 50 ms) must return 0 (after waiting its
  *    50 ms) while only part of the record is there, and POLLIN once all of it is, i.e. not before
  *    about 700 ms. The same with select(50 ms).
+ * Both also through ppoll() and pselect() (the library interposes them too), and:
+ * 3. Signal masks: with SIGUSR1 blocked by the program and pending, ppoll/pselect with a mask that
+ *    unblocks it return -1 EINTR at once (the handler ran) while nothing is readable; with a mask that
+ *    keeps it blocked they time out and the signal stays pending; while data is held in the library
+ *    they report it readable. Bad timeouts (negative, nanoseconds >= 1e9) are EINVAL.
  */
+#define _GNU_SOURCE
 #define SSLSOCK_POSIX_FD_SET
 #include <winsock2.h>
 #include <sslsock.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include "common.h"
 
@@ -39,30 +47,45 @@ static long kernel_queued(SOCKET s)
     return n;
 }
 
-/* Readable now (timeout_ms 0) or within timeout_ms, through poll or POSIX select.
- * Returns the call's result; *readable gets POLLIN / FD_ISSET. */
-static int readable_within(SOCKET s, int timeout_ms, int use_select, int *readable)
+enum api { API_POLL, API_SELECT, API_PPOLL, API_PSELECT, API_COUNT };
+static const char *api_name[API_COUNT] = {"poll", "select", "ppoll", "pselect"};
+
+/* Readable now (timeout_ms 0) or within timeout_ms, through poll, POSIX select, ppoll or pselect
+ * (these two with `mask` as their signal mask; NULL: none). Returns the call's result; *readable gets
+ * POLLIN / FD_ISSET. */
+static int readable_masked(SOCKET s, int timeout_ms, enum api api, const sigset_t *mask, int *readable)
 {
     int n;
     *readable = 0;
-    if (!use_select) {
+    if (api == API_POLL || api == API_PPOLL) {
         struct pollfd p;
+        struct timespec ts;
         p.fd = s;
         p.events = POLLIN;
         p.revents = 0;
-        n = poll(&p, 1, timeout_ms);
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        n = api == API_POLL ? poll(&p, 1, timeout_ms) : ppoll(&p, 1, &ts, mask);
         *readable = n > 0 && (p.revents & POLLIN);
     } else {
         fd_set r;
         struct timeval tv;
+        struct timespec ts;
         tv.tv_sec = timeout_ms / 1000;
         tv.tv_usec = (timeout_ms % 1000) * 1000;
+        ts.tv_sec = tv.tv_sec;
+        ts.tv_nsec = tv.tv_usec * 1000L;
         FD_ZERO(&r);
         FD_SET(s, &r);
-        n = select(s + 1, &r, NULL, NULL, &tv);
+        n = api == API_SELECT ? select(s + 1, &r, NULL, NULL, &tv) : pselect(s + 1, &r, NULL, NULL, &ts, mask);
         *readable = n > 0 && FD_ISSET(s, &r);
     }
     return n;
+}
+
+static int readable_within(SOCKET s, int timeout_ms, enum api api, int *readable)
+{
+    return readable_masked(s, timeout_ms, api, NULL, readable);
 }
 
 static SOCKET open_secure(int port, const char *what)
@@ -81,10 +104,10 @@ static SOCKET open_secure(int port, const char *what)
 
 /* ---- 1. plaintext buffered in the library ----------------------------------------------- */
 
-static void buffered(int port, int use_select)
+static void buffered(int port, enum api use)
 {
     static char text[TEXT_LEN + 1], cmd[TEXT_LEN + 16], buf[TEXT_LEN + 16];
-    const char *api = use_select ? "select" : "poll";
+    const char *api = api_name[use];
     char what[96];
     size_t rest = TEXT_LEN + 2 - FIRST_READ;
     u_long avail = 12345, avail_ws = 12345;
@@ -95,7 +118,7 @@ static void buffered(int port, int use_select)
     snprintf(what, sizeof what, "buffered plaintext [%s]", api);
     s = open_secure(port, what);
 
-    if (!use_select) {
+    if (use == API_POLL) {
         struct pollfd p;
         p.fd = s;
         p.events = POLLOUT;
@@ -104,7 +127,7 @@ static void buffered(int port, int use_select)
         CHECK(n == 1 && (p.revents & POLLOUT), "%s: poll(POLLOUT, 0) on the idle established socket reports "
               "POLLOUT (rc %d, revents 0x%x)", what, n, (unsigned)p.revents);
     }
-    n = readable_within(s, 0, use_select, &rd);
+    n = readable_within(s, 0, use, &rd);
     CHECK(n == 0 && !rd, "%s: nothing to read yet: %s with a zero timeout returns 0 (rc %d)", what, api, n);
 
     fill_text(text, TEXT_LEN, 5);
@@ -118,7 +141,7 @@ static void buffered(int port, int use_select)
     CHECK(kq == 0, "%s: (precondition) the kernel's receive queue is empty: the rest is only in the library "
                    "(kernel FIONREAD %ld)", what, kq);
 
-    n = readable_within(s, 0, use_select, &rd);
+    n = readable_within(s, 0, use, &rd);
     CHECK(n == 1 && rd, "%s: %s with a zero timeout reports the socket readable (rc %d, readable %d)", what, api, n,
           rd);
     r1 = ioctlsocket(s, FIONREAD, &avail);
@@ -132,7 +155,7 @@ static void buffered(int port, int use_select)
     CHECK(got == (long)rest && memcmp(buf, text + FIRST_READ, TEXT_LEN - FIRST_READ) == 0 &&
               memcmp(buf + TEXT_LEN - FIRST_READ, "\r\n", 2) == 0,
           "%s: the remaining %lu bytes read back intact (got %ld)", what, (unsigned long)rest, got);
-    n = readable_within(s, 0, use_select, &rd);
+    n = readable_within(s, 0, use, &rd);
     CHECK(n == 0 && !rd, "%s: after reading everything, %s with a zero timeout reports nothing (rc %d, readable %d)",
           what, api, n, rd);
     avail = 12345;
@@ -144,10 +167,10 @@ static void buffered(int port, int use_select)
 
 /* ---- 2. a record that arrives in pieces ------------------------------------------------- */
 
-static void slow_record(int port, int use_select)
+static void slow_record(int port, enum api use)
 {
     static char buf[SLOW_N + 16];
-    const char *api = use_select ? "select" : "poll";
+    const char *api = api_name[use];
     char what[96], cmd[64];
     long long t0, t_ready = -1, total_ms = (long long)(SLOW_PIECES - 1) * SLOW_MS;
     int zeros = 0, early = 0, errors = 0, n, rd;
@@ -163,7 +186,7 @@ static void slow_record(int port, int use_select)
     while (now_ms() - t0 < total_ms + 3000) {
         long long t1 = now_ms(), dt;
         long kq;
-        n = readable_within(s, 50, use_select, &rd);
+        n = readable_within(s, 50, use, &rd);
         dt = now_ms() - t1;
         if (n == 1 && rd) {
             t_ready = now_ms() - t0;
@@ -197,8 +220,99 @@ static void slow_record(int port, int use_select)
     got = recv_exact(s, buf, SLOW_N);
     CHECK(got == SLOW_N && expect_pattern(buf, SLOW_N, 0), "%s: the %d pattern bytes read back intact (got %ld)",
           what, SLOW_N, got);
-    n = readable_within(s, 0, use_select, &rd);
+    n = readable_within(s, 0, use, &rd);
     CHECK(n == 0 && !rd, "%s: then nothing more is readable (rc %d)", what, n);
+    CHECK(closesocket(s) == 0, "%s: closesocket", what);
+}
+
+/* ---- 3. signal masks ---------------------------------------------------------------------- */
+
+static volatile sig_atomic_t g_usr1;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_usr1++;
+}
+
+static void masks(int port, enum api use)
+{
+    static char text[200], cmd[260], buf[256];
+    const char *api = api_name[use];
+    char what[96];
+    sigset_t block, open_mask, keep_mask, pending;
+    struct sigaction sa;
+    long long t0, dt;
+    int n, rd, err;
+    long got;
+    SOCKET s;
+
+    snprintf(what, sizeof what, "signal masks [%s]", api);
+    s = open_secure(port, what);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    sigprocmask(SIG_BLOCK, NULL, &open_mask);
+    sigdelset(&open_mask, SIGUSR1);
+    sigprocmask(SIG_BLOCK, NULL, &keep_mask);
+
+    /* A pending signal the call's mask unblocks ends it at once, with nothing readable. */
+    g_usr1 = 0;
+    raise(SIGUSR1);
+    t0 = now_ms();
+    errno = 0;
+    n = readable_masked(s, 5000, use, &open_mask, &rd);
+    err = errno;
+    dt = now_ms() - t0;
+    CHECK(n == -1 && err == EINTR && g_usr1 == 1,
+          "%s: SIGUSR1 pending and unblocked by the mask: -1 EINTR and the handler ran (rc %d, errno %d, handler "
+          "%d, after %lld ms)", what, n, err, (int)g_usr1, dt);
+    CHECK(dt < 4000, "%s: ... at once, not after the 5 s timeout (%lld ms)", what, dt);
+
+    /* A mask that keeps it blocked: the call times out and the signal stays pending. */
+    g_usr1 = 0;
+    raise(SIGUSR1);
+    n = readable_masked(s, 100, use, &keep_mask, &rd);
+    sigpending(&pending);
+    CHECK(n == 0 && g_usr1 == 0 && sigismember(&pending, SIGUSR1),
+          "%s: SIGUSR1 kept blocked by the mask: the call times out (rc %d), the signal still pending (%d), no "
+          "handler (%d)", what, n, sigismember(&pending, SIGUSR1), (int)g_usr1);
+    /* deliver it now, so that it does not linger */
+    n = readable_masked(s, 0, use, &open_mask, &rd);
+    CHECK(g_usr1 == 1, "%s: the pending SIGUSR1 is delivered by the next call that unblocks it (rc %d)", what, n);
+
+    /* Data held in the library is reported under a mask too. */
+    fill_text(text, sizeof text - 1, 3);
+    snprintf(cmd, sizeof cmd, "ECHO %s\r\n", text);
+    CHECK(send_str(s, cmd) == 0, "%s: send ECHO", what);
+    got = recv_exact(s, buf, 10);
+    CHECK(got == 10 && kernel_queued(s) == 0, "%s: recv of 10 bytes leaves the rest of the record in the library "
+          "(got %ld)", what, got);
+    n = readable_masked(s, 2000, use, &keep_mask, &rd);
+    CHECK(n == 1 && rd, "%s: the held plaintext is reported readable at once (rc %d, readable %d)", what, n, rd);
+    got = recv_exact(s, buf, sizeof text - 1 + 2 - 10);
+    CHECK(got == (long)(sizeof text - 1 + 2 - 10) && memcmp(buf, text + 10, sizeof text - 1 - 10) == 0,
+          "%s: the rest reads back intact (got %ld)", what, got);
+
+    /* Bad timeouts: EINVAL, as the kernel answers. */
+    {
+        struct pollfd p = {s, POLLIN, 0};
+        struct timespec bad1 = {-1, 0}, bad2 = {0, 1000000000L};
+        fd_set r;
+        FD_ZERO(&r);
+        FD_SET(s, &r);
+        errno = 0;
+        n = use == API_PPOLL ? ppoll(&p, 1, &bad1, NULL) : pselect(s + 1, &r, NULL, NULL, &bad1, NULL);
+        CHECK(n == -1 && errno == EINVAL, "%s: a negative timeout is EINVAL (rc %d, errno %d)", what, n, errno);
+        FD_SET(s, &r);
+        errno = 0;
+        n = use == API_PPOLL ? ppoll(&p, 1, &bad2, NULL) : pselect(s + 1, &r, NULL, NULL, &bad2, NULL);
+        CHECK(n == -1 && errno == EINVAL, "%s: tv_nsec of 1e9 is EINVAL (rc %d, errno %d)", what, n, errno);
+    }
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
     CHECK(closesocket(s) == 0, "%s: closesocket", what);
 }
 
@@ -209,10 +323,12 @@ int main(void)
 
     start_watchdog(50);
     CHECK(WSAStartup(MAKEWORD(2, 2), &wsa) == 0, "WSAStartup(2.2)");
-    buffered(port, 0);
-    buffered(port, 1);
-    slow_record(port, 0);
-    slow_record(port, 1);
+    for (int a = 0; a < API_COUNT; a++)
+        buffered(port, (enum api)a);
+    for (int a = 0; a < API_COUNT; a++)
+        slow_record(port, (enum api)a);
+    for (int a = API_PPOLL; a < API_COUNT; a++)
+        masks(port, (enum api)a);
     WSACleanup();
     return finish();
 }

@@ -29,6 +29,7 @@ pub mod messages;
 pub mod options;
 pub mod poll;
 pub mod select;
+pub mod sets;
 #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
 pub mod time64;
 pub mod winsock;

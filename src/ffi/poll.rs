@@ -1,4 +1,4 @@
-//! Readiness: POSIX `poll` and `select`, and the engine the Winsock `select` shares.
+//! Readiness: POSIX `poll`, `select`, `ppoll` and `pselect`, and the engine the Winsock `select` shares.
 //!
 //! The kernel cannot see what sslsock holds, so a secure socket's readiness is sslsock's:
 //! - readable at once when decrypted data, the end of the stream or a failure is waiting inside sslsock;
@@ -9,8 +9,9 @@
 //!   `send`/`recv`/`SO_SSL_PERFORM_HANDSHAKE` moves the handshake on;
 //! - a socket closed by another thread during the wait ends it (POSIX: POLLNVAL; Winsock: WSAEINTR).
 //!
-//! `epoll` is not interposed: it reports kernel readiness only (see docs/api.md). A non-blocking
-//! `recv` after such a report answers WSAEWOULDBLOCK rather than block.
+//! `ppoll` and `pselect` go through the same engine, their signal mask installed by the kernel for
+//! each of its waits (`wait_masked`). `epoll` is not interposed: it reports kernel readiness only (see
+//! docs/api.md). A non-blocking `recv` after such a report answers WSAEWOULDBLOCK rather than block.
 //!
 //! Sets with no secure descriptor go straight to libc; so does every call while no secure socket has
 //! been made in the process (not even the sets are looked at then).
@@ -25,9 +26,9 @@ use crate::secure::SecureSocket;
 use crate::sys::real;
 use crate::table;
 
-const READ_EVENTS: i16 = libc::POLLIN | libc::POLLRDNORM;
-const WRITE_EVENTS: i16 = libc::POLLOUT | libc::POLLWRNORM;
-const TROUBLE: i16 = libc::POLLERR | libc::POLLHUP;
+pub(super) const READ_EVENTS: i16 = libc::POLLIN | libc::POLLRDNORM;
+pub(super) const WRITE_EVENTS: i16 = libc::POLLOUT | libc::POLLWRNORM;
+pub(super) const TROUBLE: i16 = libc::POLLERR | libc::POLLHUP;
 
 /// What to do when a secure socket is closed by another thread during the wait.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,57 +51,6 @@ fn millis_until(deadline: Option<Instant>) -> c_int {
     }
 }
 
-/// A `select` timeout as the program's `struct timeval` holds it: libc's, or the 64-bit one of a
-/// 32-bit `_TIME_BITS=64` program (`__select64`).
-pub trait SelectTimeout: Copy {
-    /// Seconds and microseconds.
-    fn parts(&self) -> (i64, i64);
-    /// Store the time left.
-    fn store(&mut self, left: Duration);
-}
-
-impl SelectTimeout for libc::timeval {
-    // time_t and suseconds_t are 64 bits on LP64 (the casts change nothing there), 32 on armv7.
-    #[allow(clippy::unnecessary_cast)]
-    fn parts(&self) -> (i64, i64) {
-        (self.tv_sec as i64, self.tv_usec as i64)
-    }
-    fn store(&mut self, left: Duration) {
-        self.tv_sec = left.as_secs() as libc::time_t;
-        self.tv_usec = left.subsec_micros() as libc::suseconds_t;
-    }
-}
-
-#[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
-impl SelectTimeout for crate::sys::time64::Timeval64 {
-    fn parts(&self) -> (i64, i64) {
-        (self.tv_sec, self.tv_usec)
-    }
-    fn store(&mut self, left: Duration) {
-        self.tv_sec = left.as_secs().min(i64::MAX as u64) as i64;
-        self.tv_usec = left.subsec_micros().into();
-    }
-}
-
-/// The deadline a `select` timeout means (None: wait forever); a negative one is WSAEINVAL.
-///
-/// # Safety
-/// `timeout` NULL or a valid timeval.
-pub unsafe fn deadline_from<T: SelectTimeout>(timeout: *const T) -> Result<Option<Instant>> {
-    if timeout.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: non-NULL timeval from the caller.
-    let (secs, micros) = unsafe { *timeout }.parts();
-    if secs < 0 || micros < 0 {
-        return Err(Error::new(WsaCode::EINVAL, "select: negative timeout"));
-    }
-    let span =
-        Duration::from_secs(secs as u64).saturating_add(Duration::from_micros(micros as u64));
-    // A timeout too far away to be a point in time (a program's LONG_MAX "forever") waits forever.
-    Ok(Instant::now().checked_add(span))
-}
-
 /// Wait on `fds` with secure sockets seen as sslsock sees them; fills `revents` and returns how many
 /// entries have any. A signal (EINTR) ends the wait with WSAEINTR/EINTR under `OnClosed::Invalid`
 /// (POSIX `poll` and `select` are never restarted on Linux, SA_RESTART or not); under
@@ -110,6 +60,19 @@ pub fn wait(
     fds: &mut [libc::pollfd],
     deadline: Option<Instant>,
     on_closed: OnClosed,
+) -> Result<usize> {
+    wait_masked(fds, deadline, on_closed, None)
+}
+
+/// [`wait`] with a signal mask for every kernel wait (`ppoll`, `pselect`): the kernel installs it
+/// and waits in one step, as the program's own `ppoll` would, so a signal it unblocks ends the wait
+/// (EINTR) and is never lost between two rounds of the engine (it stays pending, blocked by the
+/// program's own mask, until the next kernel wait installs `mask` again).
+pub fn wait_masked(
+    fds: &mut [libc::pollfd],
+    deadline: Option<Instant>,
+    on_closed: OnClosed,
+    mask: Option<&libc::sigset_t>,
 ) -> Result<usize> {
     // Sockets inherited across fork are the parent's: the kernel's view is all the child gets.
     let sockets: Vec<Option<Arc<SecureSocket>>> = fds
@@ -164,11 +127,47 @@ pub fn wait(
                 }
             }
         }
-        let timeout = if any_early { 0 } else { millis_until(deadline) };
-        // SAFETY: `kernel` is a valid array of its length.
-        let n = unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) };
+        let n = match mask {
+            None => {
+                let timeout = if any_early { 0 } else { millis_until(deadline) };
+                // SAFETY: `kernel` is a valid array of its length.
+                unsafe { real::poll(kernel.as_mut_ptr(), kernel.len() as libc::nfds_t, timeout) }
+            }
+            Some(mask) => {
+                let left = if any_early {
+                    Some(Duration::ZERO)
+                } else {
+                    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+                };
+                let ts = left.map(|left| libc::timespec {
+                    tv_sec: left.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                    tv_nsec: left.subsec_nanos() as _,
+                });
+                let ts_ptr = ts
+                    .as_ref()
+                    .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+                // SAFETY: `kernel` is a valid array of its length; `ts_ptr` NULL or a timespec on
+                // the stack; `mask` a sigset_t the caller gave.
+                unsafe {
+                    real::ppoll(
+                        kernel.as_mut_ptr(),
+                        kernel.len() as libc::nfds_t,
+                        ts_ptr,
+                        mask,
+                    )
+                }
+            }
+        };
+        let mut n = n;
+        if n < 0 && any_early && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {
+            // A signal the mask let in came while data waited inside sslsock: its handler ran, and
+            // the data is reported (as the kernel does when a descriptor is ready).
+            n = 0;
+            kernel.iter_mut().for_each(|k| k.revents = 0);
+        }
         if n < 0 {
-            let e = Error::last_os("poll");
+            let e = Error::last_os(if mask.is_some() { "ppoll" } else { "poll" });
             if e.errno() == libc::EINTR && on_closed == OnClosed::Interrupt {
                 // Winsock: a signal handler ran; wait again for what is left of the timeout (the
                 // top of the loop looks at closed sockets and buffered data first).
@@ -278,111 +277,127 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
     })
 }
 
-/// Implements POSIX `select` (the `fd_set` bit arrays of `<sys/select.h>`). While no secure socket has
-/// been made in the process, and with no secure descriptor in the sets: libc's `select` itself. Otherwise as `poll`; the sets come back holding the ready
-/// descriptors and `timeout` the time left, as on Linux.
+/// A `ppoll`/`pselect` timeout as the program's `struct timespec` holds it: libc's, or the 64-bit
+/// one of a 32-bit `_TIME_BITS=64` program (`__ppoll64`, `__pselect64`).
+pub trait WaitTimespec: Copy {
+    /// Seconds and nanoseconds.
+    fn parts(&self) -> (i64, i64);
+}
+
+impl WaitTimespec for libc::timespec {
+    // time_t and the nanoseconds' long are 64 bits on LP64 (the casts change nothing there).
+    #[allow(clippy::unnecessary_cast)]
+    fn parts(&self) -> (i64, i64) {
+        (self.tv_sec as i64, self.tv_nsec as i64)
+    }
+}
+
+#[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+impl WaitTimespec for crate::sys::time64::Timespec64 {
+    fn parts(&self) -> (i64, i64) {
+        (self.tv_sec, self.tv_nsec.into())
+    }
+}
+
+/// The deadline a `ppoll`/`pselect` timeout means (None: wait forever); a negative one, or
+/// nanoseconds outside 0..=999 999 999, is EINVAL, as the kernel answers.
 ///
 /// # Safety
-/// As libc's `select`.
-#[no_mangle]
-pub unsafe extern "C" fn select(
-    nfds: c_int,
-    readfds: *mut libc::fd_set,
-    writefds: *mut libc::fd_set,
-    exceptfds: *mut libc::fd_set,
-    timeout: *mut libc::timeval,
+/// `timeout` NULL or a valid timespec.
+pub unsafe fn deadline_from_timespec<T: WaitTimespec>(
+    timeout: *const T,
+    call: &'static str,
+) -> Result<Option<Instant>> {
+    // SAFETY: NULL or a valid timespec (caller).
+    let Some(t) = (unsafe { timeout.as_ref() }) else {
+        return Ok(None);
+    };
+    let (secs, nanos) = t.parts();
+    if secs < 0 || !(0..1_000_000_000).contains(&nanos) {
+        return Err(
+            Error::new(WsaCode::EINVAL, format!("{call}: invalid timeout"))
+                .with_errno(libc::EINVAL),
+        );
+    }
+    let span = Duration::from_secs(secs as u64).saturating_add(Duration::from_nanos(nanos as u64));
+    Ok(Instant::now().checked_add(span))
+}
+
+/// `ppoll` over the program's `timeout` type, with `libc_call` as libc's function (`ppoll`, or
+/// `__ppoll64` for a 32-bit `_TIME_BITS=64` program).
+///
+/// # Safety
+/// As libc's `ppoll`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn ppoll_with<T: WaitTimespec>(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const T,
+    sigmask: *const libc::sigset_t,
+    libc_call: impl Fn() -> c_int,
 ) -> c_int {
-    // SAFETY: the caller's arguments, passed through to libc.
+    if !crate::fork::secure_sockets_made() {
+        return plain("ppoll", libc_call());
+    }
+    guard("ppoll", SOCKET_ERROR, || {
+        kernel_takes(nfds)?;
+        let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller vouches for `nfds` entries at `fds`, and the kernel would read as
+            // many (nfds is within RLIMIT_NOFILE).
+            unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
+        };
+        if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+            return Ok(plain("ppoll", libc_call()));
+        }
+        // SAFETY: NULL or the caller's timespec.
+        let deadline = unsafe { deadline_from_timespec(timeout, "ppoll") }?;
+        // SAFETY: NULL or the caller's sigset_t.
+        let mask = unsafe { sigmask.as_ref() };
+        wait_masked(entries, deadline, OnClosed::Invalid, mask).map(|n| n as c_int)
+    })
+}
+
+/// Implements Linux `ppoll`: as `poll` (secure sockets seen as sslsock sees them), with a
+/// nanosecond timeout (NULL: none) and the signal mask installed atomically for each kernel wait, as
+/// libc's does; the timeout is not written back (glibc's wrapper does not either).
+///
+/// # Safety
+/// As libc's `ppoll`.
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    // SAFETY: the caller's arguments, passed through to libc where libc answers.
     unsafe {
-        select_with(nfds, readfds, writefds, exceptfds, timeout, || {
-            real::select(nfds, readfds, writefds, exceptfds, timeout)
+        ppoll_with(fds, nfds, timeout, sigmask, || {
+            real::ppoll(fds, nfds, timeout, sigmask)
         })
     }
 }
 
-/// `select` over the program's `timeout` type, with `libc_call` as libc's function (`select`, or
-/// `__select64` for a 32-bit `_TIME_BITS=64` program).
+/// Implements glibc `__ppoll_chk` (fortified `ppoll`): libc's own when `fdslen` is too small for
+/// `nfds` entries (it reports the overflow), else `ppoll`.
 ///
 /// # Safety
-/// As libc's `select`; `libc_call` is libc's call with the same arguments.
-pub unsafe fn select_with<T: SelectTimeout>(
-    nfds: c_int,
-    readfds: *mut libc::fd_set,
-    writefds: *mut libc::fd_set,
-    exceptfds: *mut libc::fd_set,
-    timeout: *mut T,
-    libc_call: impl FnOnce() -> c_int,
+/// As libc's `__ppoll_chk`.
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+    fdslen: usize,
 ) -> c_int {
-    if !crate::fork::secure_sockets_made() {
-        return plain("select", libc_call());
+    if (nfds as usize).saturating_mul(std::mem::size_of::<libc::pollfd>()) > fdslen {
+        // SAFETY: the caller's arguments: libc's own check reports the overflow.
+        return unsafe { real::__ppoll_chk(fds, nfds, timeout, sigmask, fdslen) };
     }
-    let limit = nfds.clamp(0, libc::FD_SETSIZE as c_int);
-    let sets = [readfds, writefds, exceptfds];
-    // SAFETY: each non-NULL set is a valid fd_set (caller); FD_ISSET only reads it, below FD_SETSIZE.
-    let is_set =
-        |set: *mut libc::fd_set, fd: c_int| !set.is_null() && unsafe { libc::FD_ISSET(fd, set) };
-    if !(0..limit).any(|fd| table::maybe_secure(fd) && sets.iter().any(|&s| is_set(s, fd))) {
-        return plain("select", libc_call());
-    }
-    guard("select", SOCKET_ERROR, || {
-        let mut fds = Vec::new();
-        for fd in 0..limit {
-            let mut events = 0;
-            if is_set(readfds, fd) {
-                events |= libc::POLLIN;
-            }
-            if is_set(writefds, fd) {
-                events |= libc::POLLOUT;
-            }
-            if is_set(exceptfds, fd) {
-                events |= libc::POLLPRI;
-            }
-            if events != 0 {
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                });
-            }
-        }
-        // SAFETY: `timeout` is NULL or the caller's timeval.
-        let deadline = unsafe { deadline_from(timeout.cast_const()) }?;
-        wait(&mut fds, deadline, OnClosed::Invalid)?;
-        if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
-            return Err(Error::new(
-                WsaCode::ENOTSOCK,
-                "select: a descriptor in the sets is not open",
-            )
-            .with_errno(libc::EBADF));
-        }
-        let mut count = 0;
-        for &set in &sets {
-            if !set.is_null() {
-                // SAFETY: a valid fd_set (caller).
-                unsafe { libc::FD_ZERO(set) };
-            }
-        }
-        for p in &fds {
-            let marks = [
-                (readfds, READ_EVENTS | TROUBLE),
-                (writefds, WRITE_EVENTS | libc::POLLERR),
-                (exceptfds, libc::POLLPRI),
-            ];
-            for (set, bits) in marks {
-                if !set.is_null() && p.revents & bits != 0 && p.events & bits != 0 {
-                    // SAFETY: a valid fd_set and fd < FD_SETSIZE.
-                    unsafe { libc::FD_SET(p.fd, set) };
-                    count += 1;
-                }
-            }
-        }
-        if let (false, Some(d)) = (timeout.is_null(), deadline) {
-            let left = d.saturating_duration_since(Instant::now());
-            // SAFETY: non-NULL timeval from the caller.
-            unsafe { (*timeout).store(left) };
-        }
-        Ok(count)
-    })
+    // SAFETY: as `ppoll`.
+    unsafe { ppoll(fds, nfds, timeout, sigmask) }
 }
 
 /// Implements glibc `__poll_chk` (fortified `poll`): libc's own when `fdslen` is too small for
@@ -404,45 +419,4 @@ pub unsafe extern "C" fn __poll_chk(
     }
     // SAFETY: as `poll`.
     unsafe { poll(fds, nfds, timeout) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A select timeout of LONG_MAX seconds (a program's "forever") waits; it used to overflow
-    /// `Instant` (a panic caught by `guard`: SOCKET_ERROR with WSAENETDOWN). Found by review while
-    /// fuzzing (fuzz/).
-    #[test]
-    fn select_with_a_huge_timeout() {
-        let forever = libc::timeval {
-            tv_sec: libc::time_t::MAX,
-            tv_usec: 999_999,
-        };
-        // SAFETY: a valid timeval.
-        let deadline = unsafe { deadline_from(&forever) }.unwrap();
-        // With a 64-bit time_t it is past what an Instant holds (None: forever); a 32-bit time_t's
-        // MAX (armv7: 2^31 - 1 s, 68 years) is a point in time that far away.
-        let floor = Instant::now() + Duration::from_secs((1 << 31) - 2);
-        assert!(deadline.is_none_or(|d| d >= floor), "{deadline:?}");
-        let s = crate::ffi::lifecycle::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(s >= 0);
-        // An unconnected TCP socket is ready for writing at once (POLLOUT | POLLHUP).
-        let mut w = crate::ffi::select::WinFdSet {
-            fd_count: 1,
-            fd_array: [s],
-        };
-        // SAFETY: one Windows fd_set holding its one entry, and a timeval.
-        let rc = unsafe {
-            crate::ffi::select::sslsock_select(
-                0,
-                std::ptr::null_mut(),
-                &mut w,
-                std::ptr::null_mut(),
-                &forever,
-            )
-        };
-        assert_eq!(rc, 1, "WSA error {}", crate::error::last_code());
-        assert_eq!(crate::ffi::lifecycle::closesocket(s), 0);
-    }
 }

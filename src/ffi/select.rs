@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::ffi::{c_int, c_uint};
 use std::time::Instant;
 
-use super::poll::{self, deadline_from, OnClosed};
+use super::poll::{self, OnClosed};
+use super::sets::deadline_from;
 use super::{guard, SOCKET_ERROR};
 use crate::error::{Error, Result, WsaCode};
 use crate::log::log;

@@ -13,9 +13,8 @@
 //! and what goes to libc goes to libc's time64 function, which reads those structures.
 //!
 //! `__ioctl_time64` (`ioctl`) is not exported: sslsock does not interpose `ioctl` under any name
-//! (Winsock's `ioctlsocket` is its own). `__pselect64` and `__ppoll64` are libc's own: sslsock does not
-//! interpose `pselect` or `ppoll` (their sigmask is set atomically with the wait, which its readiness
-//! engine cannot do), so they see the kernel's readiness, as `pselect`/`ppoll` do on every target.
+//! (Winsock's `ioctlsocket` is its own). `__pselect64` and `__ppoll64` go through the readiness engine
+//! as `pselect` and `ppoll` do, their signal mask installed by the kernel for each of its waits.
 
 use std::ffi::{c_int, c_void};
 
@@ -25,7 +24,8 @@ use super::descriptors::fcntl_common;
 use super::messages::{recvmmsg_with, recvmsg_with, sendmmsg_with, sendmsg_with};
 use super::options::{get_here, getsockopt, set_here, setsockopt};
 use super::plain;
-use super::poll::select_with;
+use super::poll::ppoll_with;
+use super::sets::{pselect_with, select_with};
 use crate::sys::real;
 use crate::sys::time64::{Timespec64, Timeval64, SO_RCVTIMEO_NEW, SO_SNDTIMEO_NEW};
 
@@ -187,8 +187,8 @@ pub unsafe extern "C" fn __select64(
     }
 }
 
-/// Implements glibc `__pselect64` (`pselect` under `_TIME_BITS=64`): libc's own, as `pselect` is
-/// (not interposed: the kernel's readiness).
+/// Implements glibc `__pselect64` (`pselect` under `_TIME_BITS=64`, its timeout a 64-bit
+/// `struct timespec`), as `pselect`.
 ///
 /// # Safety
 /// As libc's `pselect`.
@@ -201,14 +201,16 @@ pub unsafe extern "C" fn __pselect64(
     timeout: *const Timespec64,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    // SAFETY: the caller's arguments, passed through to libc.
-    plain("pselect", unsafe {
-        real::__pselect64(nfds, readfds, writefds, exceptfds, timeout, sigmask)
-    })
+    // SAFETY: the caller's arguments; libc's time64 function where libc answers.
+    unsafe {
+        pselect_with(nfds, readfds, writefds, exceptfds, timeout, sigmask, || {
+            real::__pselect64(nfds, readfds, writefds, exceptfds, timeout, sigmask)
+        })
+    }
 }
 
-/// Implements glibc `__ppoll64` (`ppoll` under `_TIME_BITS=64`): libc's own, as `ppoll` is (not
-/// interposed: the kernel's readiness).
+/// Implements glibc `__ppoll64` (`ppoll` under `_TIME_BITS=64`, its timeout a 64-bit
+/// `struct timespec`), as `ppoll`.
 ///
 /// # Safety
 /// As libc's `ppoll`.
@@ -219,10 +221,12 @@ pub unsafe extern "C" fn __ppoll64(
     timeout: *const Timespec64,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    // SAFETY: the caller's arguments, passed through to libc.
-    plain("ppoll", unsafe {
-        real::__ppoll64(fds, nfds, timeout, sigmask)
-    })
+    // SAFETY: the caller's arguments; libc's time64 function where libc answers.
+    unsafe {
+        ppoll_with(fds, nfds, timeout, sigmask, || {
+            real::__ppoll64(fds, nfds, timeout, sigmask)
+        })
+    }
 }
 
 #[cfg(test)]

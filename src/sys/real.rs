@@ -115,6 +115,19 @@ real_functions! {
     fn close(fd: c_int) -> c_int;
     /// libc `poll`.
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    /// libc `ppoll`.
+    fn ppoll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const libc::timespec, sigmask: *const libc::sigset_t) -> c_int;
+    /// libc `pselect`.
+    fn pselect(
+        nfds: c_int,
+        readfds: *mut libc::fd_set,
+        writefds: *mut libc::fd_set,
+        exceptfds: *mut libc::fd_set,
+        timeout: *const libc::timespec,
+        sigmask: *const libc::sigset_t
+    ) -> c_int;
+    /// libc `__ppoll_chk`.
+    fn __ppoll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const libc::timespec, sigmask: *const libc::sigset_t, fdslen: size_t) -> c_int;
     /// libc `dup`.
     fn dup(fd: c_int) -> c_int;
     /// libc `dup2`.
