@@ -266,9 +266,7 @@ fn cancel(fd: c_int, wait_for_watcher: bool) {
     }
     while st.polling.contains(&fd) && st.watcher.as_ref().is_some_and(|w| w.is_ours()) {
         watcher::wake(&mut st);
-        st = ROUND_DONE
-            .wait(st)
-            .unwrap_or_else(PoisonError::into_inner);
+        st = ROUND_DONE.wait(st).unwrap_or_else(PoisonError::into_inner);
     }
 }
 

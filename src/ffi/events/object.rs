@@ -269,11 +269,17 @@ impl OwnWaiter {
             while (*w).fired == 0 {
                 match deadline {
                     None => {
-                        libc::pthread_cond_wait(std::ptr::addr_of_mut!((*w).cond), std::ptr::addr_of_mut!((*w).mutex));
+                        libc::pthread_cond_wait(
+                            std::ptr::addr_of_mut!((*w).cond),
+                            std::ptr::addr_of_mut!((*w).mutex),
+                        );
                     }
                     Some(d) => {
-                        if libc::pthread_cond_timedwait(std::ptr::addr_of_mut!((*w).cond), std::ptr::addr_of_mut!((*w).mutex), d)
-                            == libc::ETIMEDOUT
+                        if libc::pthread_cond_timedwait(
+                            std::ptr::addr_of_mut!((*w).cond),
+                            std::ptr::addr_of_mut!((*w).mutex),
+                            d,
+                        ) == libc::ETIMEDOUT
                         {
                             break;
                         }
@@ -409,6 +415,7 @@ mod tests {
         assert_eq!(wait(&[b], false, 0).unwrap(), WAIT_TIMEOUT);
         // SAFETY: a live handle of ours, and NULL.
         assert!(unsafe { object_of(a.as_ptr(), true, "test") }.is_ok());
+        // SAFETY: NULL is never read.
         assert!(unsafe { object_of(std::ptr::null_mut(), true, "test") }.is_err());
         a.release();
         b.release();

@@ -285,9 +285,7 @@ fn look(entry: &Entry, revents: i16) -> Found {
                     Peeked::Nothing => {}
                 }
             }
-            if entry.events & libc::POLLRDHUP != 0
-                && revents & (libc::POLLRDHUP | TROUBLE) != 0
-            {
+            if entry.events & libc::POLLRDHUP != 0 && revents & (libc::POLLRDHUP | TROUBLE) != 0 {
                 let code = if revents & libc::POLLERR != 0 {
                     pending_error(entry.fd)
                 } else {
@@ -332,8 +330,8 @@ fn peek(fd: c_int, secure: Option<&crate::secure::SecureSocket>) -> Peeked {
             }
         }
         None => {
-            let stream = fd::get_int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE)
-                == Ok(libc::SOCK_STREAM);
+            let stream =
+                fd::get_int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE) == Ok(libc::SOCK_STREAM);
             match fd::recv_flags(fd, &mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
                 Ok(0) if stream => Peeked::End(0),
                 Ok(_) => Peeked::Data,
