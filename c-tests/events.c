@@ -13,7 +13,8 @@
  *    (the handshake's error, the one the next recv reports).
  * 4. Plain sockets: FD_READ of two greetings waited with fWaitAll FALSE then TRUE; lNetworkEvents 0
  *    cancels (nothing recorded any more, the socket stays non-blocking); FD_ACCEPT, re-enabled by
- *    accept.
+ *    accept; the accepted socket has the listening socket's selection (FD_WRITE).
+ * 5. A fork child's selection works (the child starts its own watcher).
  *
  * Waits that must succeed are bounded by seconds; a wait that must time out is checked not to return
  * early.
@@ -21,6 +22,7 @@
 #include <winsock2.h>
 #include <sslsock.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include "common.h"
 
 #define LONG_WAIT 15000u /* ms: a bound for waits that must succeed */
@@ -401,7 +403,7 @@ static void plain_connect_and_accept(void)
     connect_addr(&sa, 0);
     CHECK(bind(l, (SOCKADDR *)&sa, sizeof sa) == 0 && listen(l, 8) == 0 &&
           getsockname(l, (SOCKADDR *)&sa, &len) == 0, "%s: bind and listen", what);
-    CHECK(WSAEventSelect(l, ev, FD_ACCEPT) == 0, "%s: WSAEventSelect(FD_ACCEPT)", what);
+    CHECK(WSAEventSelect(l, ev, FD_ACCEPT | FD_WRITE) == 0, "%s: WSAEventSelect(FD_ACCEPT | FD_WRITE)", what);
     w = WSAWaitForMultipleEvents(1, &ev, FALSE, 200, FALSE);
     CHECK(w == WSA_WAIT_TIMEOUT, "%s: nothing to accept yet (got %u)", what, (unsigned)w);
 
@@ -422,10 +424,15 @@ static void plain_connect_and_accept(void)
     CHECK(w == WSA_WAIT_TIMEOUT, "%s: no FD_ACCEPT again before accept (got %u)", what, (unsigned)w);
     a1 = accept(l, NULL, NULL);
     CHECK(a1 != INVALID_SOCKET, "%s: accept", what);
+    rc = fcntl(a1, F_GETFL);
+    CHECK(rc >= 0 && (rc & O_NONBLOCK), "%s: the accepted socket is non-blocking (it has the listening "
+          "socket's selection)", what);
     CHECK(collect(l, ev, FD_ACCEPT, &all), "%s: accept re-enables FD_ACCEPT: recorded again for the second "
           "connection waiting", what);
     a2 = accept(l, NULL, NULL);
     CHECK(a2 != INVALID_SOCKET, "%s: accept the second", what);
+    rc = collect(a1, ev, FD_WRITE, &all);
+    CHECK(rc, "%s: the accepted socket's FD_WRITE is recorded on the listening socket's event", what);
     closesocket(a1);
     closesocket(a2);
     closesocket(c1);
@@ -433,6 +440,26 @@ static void plain_connect_and_accept(void)
     closesocket(l);
     WSACloseEvent(ev);
     WSACloseEvent(cev);
+}
+
+/* A fork child has no watcher thread of its parent's: its first selection starts its own. */
+static void fork_child(void)
+{
+    pid_t pid = fork();
+    int status = -1;
+    if (pid == 0) {
+        WSAEVENT ev = WSACreateEvent();
+        int sv[2];
+        DWORD w;
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || WSAEventSelect(sv[0], ev, FD_READ) != 0)
+            _exit(2);
+        if (write(sv[1], "x", 1) != 1)
+            _exit(3);
+        w = WSAWaitForMultipleEvents(1, &ev, FALSE, LONG_WAIT, FALSE);
+        _exit(w == WSA_WAIT_EVENT_0 ? 0 : 4);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "fork: the child's FD_READ is recorded (its own watcher; exit status 0x%x)", (unsigned)status);
 }
 
 int main(void)
@@ -451,6 +478,7 @@ int main(void)
     connect_fails(untrusted, 1, 0, "secure connect to an untrusted certificate", 0);
     plain_sockets(port);
     plain_connect_and_accept();
+    fork_child();
     WSACleanup();
     return finish();
 }

@@ -263,6 +263,9 @@ fn close_secure_range(first: libc::c_uint, last: libc::c_uint, call: &'static st
 /// The arguments are checked as the kernel checks them (EINVAL for `first > last` or unknown flags).
 #[no_mangle]
 pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && first <= last {
+        super::events::before_close_range(first, last);
+    }
     if !table::any_secure() {
         // SAFETY: plain integers.
         return plain("close_range", unsafe {
@@ -288,6 +291,7 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
 /// Implements glibc `closefrom`: secure descriptors from `lowfd` on are closed as by `close` first.
 #[no_mangle]
 pub extern "C" fn closefrom(lowfd: c_int) {
+    super::events::before_close_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX);
     if table::any_secure() {
         guard("closefrom", (), || {
             close_secure_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX, "closefrom");
@@ -362,7 +366,7 @@ pub extern "C" fn pidfd_getfd(pidfd: c_int, target: c_int, flags: libc::c_uint) 
 
 /// A descriptor the kernel just made by `accept`: whatever binding its number had is stale.
 fn accepted(listener: c_int, new: c_int, call: &'static str) -> c_int {
-    super::events::after_accept(listener);
+    super::events::after_accept(listener, new);
     if new >= 0 && table::maybe_secure(new) {
         guard(call, (), || {
             table::forget(new);

@@ -135,8 +135,16 @@ static SELECTED: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BI
 /// Selections on numbers at or above 2^20.
 static HIGH_SELECTED: AtomicUsize = AtomicUsize::new(0);
 
+/// Selections in the process (any number).
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
 fn mark(fd: c_int, on: bool) {
     let Ok(n) = usize::try_from(fd) else { return };
+    if on {
+        COUNT.fetch_add(1, Ordering::AcqRel);
+    } else {
+        COUNT.fetch_sub(1, Ordering::AcqRel);
+    }
     match SELECTED.get(n / 64) {
         Some(word) if on => {
             word.fetch_or(1 << (n % 64), Ordering::Release);
@@ -200,12 +208,47 @@ pub fn after_send(fd: c_int, failed: bool) {
     }
 }
 
-/// After `accept`, `accept4` on a listening socket: FD_ACCEPT is enabled again.
+/// After `accept`, `accept4` on a listening socket: FD_ACCEPT is enabled again, and the accepted
+/// socket `new` (when there is one) gets the listening socket's selection, as on Windows: the same
+/// events on the same event object, non-blocking, FD_WRITE recorded once there is room.
 #[inline]
-pub fn after_accept(fd: c_int) {
+pub fn after_accept(fd: c_int, new: c_int) {
     if selected(fd) {
-        reenable(fd, FD_ACCEPT);
+        inherit(fd, new);
     }
+}
+
+fn inherit(fd: c_int, new: c_int) {
+    if new >= 0 {
+        let _ = fd::set_nonblocking(new, true);
+    }
+    let mut st = state();
+    let Some(listener) = st.selections.get_mut(&fd) else {
+        return;
+    };
+    listener.enabled |= listener.mask & FD_ACCEPT;
+    let (event, mask) = (listener.event, listener.mask);
+    if new >= 0 {
+        event.add_ref();
+        remove_locked(&mut st, new);
+        let id = st.next_id;
+        st.next_id += 1;
+        st.selections.insert(
+            new,
+            Selection {
+                id,
+                event,
+                mask,
+                enabled: mask,
+                recorded: 0,
+                errors: [0; FD_MAX_EVENTS],
+                phase: Phase::Connected,
+                at_end: false,
+            },
+        );
+        mark(new, true);
+    }
+    watcher::wake(&mut st);
 }
 
 /// After `connect`: in progress (WSAEWOULDBLOCK), the watcher waits for its end (FD_CONNECT); done at
@@ -258,9 +301,27 @@ pub fn before_close(fd: c_int) {
     }
 }
 
+/// Before `close_range`/`closefrom`: the selections of the numbers from `first` to `last` end, as
+/// for `before_close`.
+pub fn before_close_range(first: libc::c_uint, last: libc::c_uint) {
+    if COUNT.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let numbers: Vec<c_int> = state()
+        .selections
+        .keys()
+        .copied()
+        .filter(|&fd| (first..=last).contains(&(fd as libc::c_uint)))
+        .collect();
+    for fd in numbers {
+        cancel(fd, true);
+    }
+}
+
 fn cancel(fd: c_int, wait_for_watcher: bool) {
     let mut st = state();
     remove_locked(&mut st, fd);
+    watcher::forget_number(&mut st, fd);
     if !wait_for_watcher || watcher::is_current_thread() {
         return;
     }

@@ -71,6 +71,7 @@ fn ensure(st: &mut State) {
     }
     if let Some(inherited) = st.watcher.take() {
         // The parent's watcher: its eventfd here is the child's copy, closed; no thread runs.
+        super::mark(inherited.wake_fd, false);
         let _ = fd::close(inherited.wake_fd);
     }
     st.polling.clear();
@@ -90,6 +91,9 @@ fn ensure(st: &mut State) {
         .spawn(move || run(wake_fd));
     match spawned {
         Ok(_) => {
+            // Marked like a selected number, so that a `close` of it (`closefrom` in the program)
+            // reaches `forget_number` first.
+            super::mark(wake_fd, true);
             st.watcher = Some(Running {
                 pid: std::process::id(),
                 wake_fd,
@@ -100,6 +104,24 @@ fn ensure(st: &mut State) {
             let _ = fd::close(wake_fd);
         }
     }
+}
+
+/// The program is closing `fd` (`closefrom`, `close_range`, a stray `close`): if it is the watcher's
+/// eventfd, that watcher retires (it ends after its current wait, recording nothing more) and the
+/// next `wake` starts another.
+pub fn forget_number(st: &mut State, fd: c_int) {
+    if st.watcher.as_ref().is_some_and(|w| w.wake_fd == fd) {
+        super::mark(fd, false);
+        st.watcher = None;
+        st.polling.clear();
+    }
+}
+
+/// Whether the watcher with `wake_fd` is still this process's watcher.
+fn still_current(st: &State, wake_fd: c_int) -> bool {
+    st.watcher
+        .as_ref()
+        .is_some_and(|w| w.wake_fd == wake_fd && w.is_ours())
 }
 
 /// One socket the watcher waits on this round.
@@ -154,11 +176,7 @@ fn run(wake_fd: c_int) {
     loop {
         let entries: Vec<Entry> = {
             let mut st = state();
-            if !st
-                .watcher
-                .as_ref()
-                .is_some_and(|w| w.wake_fd == wake_fd && w.is_ours())
-            {
+            if !still_current(&st, wake_fd) {
                 return;
             }
             let entries: Vec<Entry> = st
@@ -188,6 +206,9 @@ fn run(wake_fd: c_int) {
         if poll::wait(&mut fds, None, OnClosed::Invalid).is_err() {
             fds.iter_mut().for_each(|p| p.revents = 0);
         }
+        if !still_current(&state(), wake_fd) {
+            return; // retired while it waited: its eventfd may be another object's number now
+        }
         if fds[0].revents != 0 {
             let mut count = 0u64;
             // SAFETY: reads 8 bytes into a u64 of ours from our (non-blocking) eventfd.
@@ -200,6 +221,9 @@ fn run(wake_fd: c_int) {
             .map(|(e, p)| (e, look(e, p.revents)))
             .collect();
         let mut st = state();
+        if !still_current(&st, wake_fd) {
+            return;
+        }
         for (entry, found) in found {
             let Some(sel) = st.selections.get_mut(&entry.fd) else {
                 continue;
