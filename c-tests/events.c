@@ -374,6 +374,12 @@ static void plain_sockets(int port)
     CHECK(w == WSA_WAIT_TIMEOUT, "%s: nothing is recorded after the cancel (got %u)", what, (unsigned)w);
     CHECK(WSAEnumNetworkEvents(s[0], NULL, &ne) == 0 && ne.lNetworkEvents == 0,
           "%s: WSAEnumNetworkEvents after the cancel: none (got 0x%lx)", what, ne.lNetworkEvents);
+    {
+        u_long zero = 0;
+        CHECK(ioctlsocket(s[1], FIONBIO, &zero) == SOCKET_ERROR && WSAGetLastError() == WSAEINVAL,
+              "%s: ioctlsocket(FIONBIO, 0) on a selected socket: SOCKET_ERROR, WSAEINVAL", what);
+        CHECK(ioctlsocket(s[0], FIONBIO, &zero) == 0, "%s: ... and 0 once the selection is cancelled", what);
+    }
 
     /* FD_CLOSE at the server's close (QUIT in plaintext: 221 bye, close). */
     CHECK(send_str(s[1], "QUIT\r\n") == 0, "%s: send QUIT", what);

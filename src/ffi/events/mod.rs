@@ -179,6 +179,11 @@ fn remove_locked(st: &mut State, fd: c_int) {
     }
 }
 
+/// Whether `fd` has a selection now (`ioctlsocket(FIONBIO, 0)` is refused then, as on Windows).
+pub fn is_selected(fd: c_int) -> bool {
+    selected(fd) && state().selections.contains_key(&fd)
+}
+
 // ---- hooks (each begins with `selected`, one bit test) ----
 
 /// Re-enable `bits` on `fd`'s selection and let the watcher look again.
