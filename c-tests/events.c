@@ -37,7 +37,7 @@ static int collect(SOCKET s, WSAEVENT ev, long want, WSANETWORKEVENTS *all)
     memset(all, 0, sizeof *all);
     while ((all->lNetworkEvents & want) != want) {
         long long left = deadline - now_ms();
-        WSANETWORKEVENTS ne;
+        WSANETWORKEVENTS ne = {0, {0}};
         DWORD w;
         int b;
         if (left <= 0)
@@ -83,7 +83,7 @@ static void *set_later(void *p)
 static void events_alone(void)
 {
     WSAEVENT a = WSACreateEvent(), b = WSACreateEvent(), pair[2], many[WSA_MAXIMUM_WAIT_EVENTS + 1];
-    WSANETWORKEVENTS ne;
+    WSANETWORKEVENTS ne = {0, {0}};
     pthread_t th;
     long long t0, dt;
     DWORD w;
@@ -187,7 +187,7 @@ static void secure_lifecycle(int port)
     static char text[101], cmd[128], buf[256];
     const char *what = "secure socket";
     WSAEVENT ev = WSACreateEvent();
-    WSANETWORKEVENTS all, ne;
+    WSANETWORKEVENTS all = {0, {0}}, ne = {0, {0}};
     SOCKADDR_IN sa;
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     u_long avail = 0;
@@ -272,7 +272,7 @@ static void secure_lifecycle(int port)
 static void connect_fails(int port, int secure, int use_hook, const char *what, int want_refused)
 {
     WSAEVENT ev = WSACreateEvent();
-    WSANETWORKEVENTS all;
+    WSANETWORKEVENTS all = {0, {0}};
     SOCKADDR_IN sa;
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     char buf[16];
@@ -325,7 +325,7 @@ static void plain_sockets(int port)
     const char *what = "plain sockets";
     WSAEVENT ev[2] = {WSACreateEvent(), WSACreateEvent()};
     SOCKET s[2];
-    WSANETWORKEVENTS ne;
+    WSANETWORKEVENTS ne = {0, {0}};
     char line[128];
     int i, seen[2] = {0, 0}, flags;
     long long deadline;
@@ -384,7 +384,7 @@ static void plain_sockets(int port)
     /* FD_CLOSE at the server's close (QUIT in plaintext: 221 bye, close). */
     CHECK(send_str(s[1], "QUIT\r\n") == 0, "%s: send QUIT", what);
     {
-        WSANETWORKEVENTS all;
+        WSANETWORKEVENTS all = {0, {0}};
         CHECK(collect(s[1], ev[1], FD_CLOSE, &all), "%s: FD_CLOSE after QUIT (got 0x%lx)", what, all.lNetworkEvents);
         CHECK(all.iErrorCode[FD_CLOSE_BIT] == 0, "%s: FD_CLOSE's error is 0 (got %d)", what,
               all.iErrorCode[FD_CLOSE_BIT]);
@@ -399,7 +399,7 @@ static void plain_connect_and_accept(void)
 {
     const char *what = "listening socket";
     WSAEVENT ev = WSACreateEvent(), cev = WSACreateEvent();
-    WSANETWORKEVENTS all;
+    WSANETWORKEVENTS all = {0, {0}};
     SOCKADDR_IN sa;
     socklen_t len = sizeof sa;
     SOCKET l = socket(AF_INET, SOCK_STREAM, 0), c1, c2, a1, a2;

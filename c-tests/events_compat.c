@@ -67,7 +67,7 @@ static void selected_socket(int port)
     struct hook_record rec;
     const char *what = "secure socket on a CreateEvent event";
     HANDLE ev = CreateEvent(NULL, FALSE, FALSE, NULL), other = WSACreateEvent(), set[2];
-    WSANETWORKEVENTS ne;
+    WSANETWORKEVENTS ne = {0, {0}};
     SOCKADDR_IN sa;
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     char buf[64];
