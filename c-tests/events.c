@@ -363,6 +363,11 @@ static void plain_sockets(int port)
         got = recv(s[i], line, sizeof line, 0);
         CHECK(got > 3 && strncmp(line, "250", 3) == 0, "%s: answer %d read (%ld bytes)", what, i, got);
     }
+    memset(&ne, 0xff, sizeof ne);
+    CHECK(WSAEnumNetworkEvents(s[1], NULL, &ne) == 0 && ne.lNetworkEvents == 0,
+          "%s: WSAEnumNetworkEvents cleared what it handed over (got 0x%lx)", what, ne.lNetworkEvents);
+    w = WSAWaitForMultipleEvents(2, ev, FALSE, 0, FALSE);
+    CHECK(w == WSA_WAIT_TIMEOUT, "%s: ... and reset the events it was given (got %u)", what, (unsigned)w);
 
     /* lNetworkEvents 0 cancels. */
     CHECK(WSAEventSelect(s[0], ev[0], 0) == 0, "%s: WSAEventSelect(s, ev, 0) cancels", what);
@@ -414,7 +419,7 @@ static void plain_connect_and_accept(void)
     CHECK(w == WSA_WAIT_TIMEOUT, "%s: nothing to accept yet (got %u)", what, (unsigned)w);
 
     c1 = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(WSAEventSelect(c1, cev, FD_CONNECT | FD_WRITE) == 0, "plain connect: WSAEventSelect");
+    CHECK(WSAEventSelect(c1, cev, FD_CONNECT | FD_WRITE | FD_CLOSE) == 0, "plain connect: WSAEventSelect");
     rc = connect(c1, (SOCKADDR *)&sa, sizeof sa);
     err = WSAGetLastError();
     CHECK(rc == 0 || err == WSAEWOULDBLOCK || err == WSAEINPROGRESS,
@@ -439,7 +444,18 @@ static void plain_connect_and_accept(void)
     CHECK(a2 != INVALID_SOCKET, "%s: accept the second", what);
     rc = collect(a1, ev, FD_WRITE, &all);
     CHECK(rc, "%s: the accepted socket's FD_WRITE is recorded on the listening socket's event", what);
+    {
+        struct linger lg;
+        lg.l_onoff = 1;
+        lg.l_linger = 0;
+        CHECK(setsockopt(a1, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg) == 0,
+              "%s: SO_LINGER 0 on the accepted socket (its close resets)", what);
+    }
     closesocket(a1);
+    rc = collect(c1, cev, FD_CLOSE, &all);
+    CHECK(rc && all.iErrorCode[FD_CLOSE_BIT] == WSAECONNRESET,
+          "plain connect: FD_CLOSE with WSAECONNRESET when the peer resets (got 0x%lx, %d)", all.lNetworkEvents,
+          all.iErrorCode[FD_CLOSE_BIT]);
     closesocket(a2);
     closesocket(c1);
     closesocket(c2);
