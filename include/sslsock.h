@@ -492,6 +492,10 @@ typedef struct {
 
 
 
+
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

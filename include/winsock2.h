@@ -397,6 +397,58 @@ int WSACleanup(void);
 int WSAGetLastError(void);
 void WSASetLastError(int iError);
 
+/* ---- Winsock 2's event model (docs/api.md, "The event model"): WSAEventSelect records a socket's
+ * network events and signals an event object; WSAWaitForMultipleEvents waits on event objects.  A
+ * WSAEVENT is a HANDLE: the object of the compat <windows.h> (include/sslsock/compat), so that its
+ * WaitForSingleObject/WaitForMultipleObjects/SetEvent/CloseHandle take events WSACreateEvent made,
+ * and WSAEventSelect/WSAWaitForMultipleEvents take its CreateEvent's; the library owns that layout. */
+typedef HANDLE WSAEVENT, *LPWSAEVENT;
+#define WSA_INVALID_EVENT ((WSAEVENT)NULL)
+#define WSA_MAXIMUM_WAIT_EVENTS 64
+#define WSA_WAIT_EVENT_0 ((DWORD)0)
+#define WSA_WAIT_IO_COMPLETION ((DWORD)0xC0)
+#define WSA_WAIT_TIMEOUT ((DWORD)258)
+#define WSA_WAIT_FAILED ((DWORD)0xFFFFFFFF)
+#define WSA_INFINITE ((DWORD)0xFFFFFFFF)
+
+/* Network events (lNetworkEvents) and their bit numbers (iErrorCode's indexes), Windows' values. */
+#define FD_READ_BIT 0
+#define FD_READ (1 << FD_READ_BIT)
+#define FD_WRITE_BIT 1
+#define FD_WRITE (1 << FD_WRITE_BIT)
+#define FD_OOB_BIT 2
+#define FD_OOB (1 << FD_OOB_BIT)
+#define FD_ACCEPT_BIT 3
+#define FD_ACCEPT (1 << FD_ACCEPT_BIT)
+#define FD_CONNECT_BIT 4
+#define FD_CONNECT (1 << FD_CONNECT_BIT)
+#define FD_CLOSE_BIT 5
+#define FD_CLOSE (1 << FD_CLOSE_BIT)
+#define FD_QOS_BIT 6
+#define FD_QOS (1 << FD_QOS_BIT)
+#define FD_GROUP_QOS_BIT 7
+#define FD_GROUP_QOS (1 << FD_GROUP_QOS_BIT)
+#define FD_ROUTING_INTERFACE_CHANGE_BIT 8
+#define FD_ROUTING_INTERFACE_CHANGE (1 << FD_ROUTING_INTERFACE_CHANGE_BIT)
+#define FD_ADDRESS_LIST_CHANGE_BIT 9
+#define FD_ADDRESS_LIST_CHANGE (1 << FD_ADDRESS_LIST_CHANGE_BIT)
+#define FD_MAX_EVENTS 10
+#define FD_ALL_EVENTS ((1 << FD_MAX_EVENTS) - 1)
+
+typedef struct _WSANETWORKEVENTS {
+    long lNetworkEvents;
+    int iErrorCode[FD_MAX_EVENTS];
+} WSANETWORKEVENTS, *LPWSANETWORKEVENTS;
+
+WSAEVENT WSACreateEvent(void);
+BOOL WSACloseEvent(WSAEVENT hEvent);
+BOOL WSASetEvent(WSAEVENT hEvent);
+BOOL WSAResetEvent(WSAEVENT hEvent);
+int WSAEventSelect(SOCKET s, WSAEVENT hEventObject, long lNetworkEvents);
+int WSAEnumNetworkEvents(SOCKET s, WSAEVENT hEventObject, LPWSANETWORKEVENTS lpNetworkEvents);
+DWORD WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
+                               DWORD dwTimeout, BOOL fAlertable);
+
 #ifdef __cplusplus
 }
 #endif

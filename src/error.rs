@@ -78,6 +78,10 @@ impl WsaCode {
     pub const WIN32_INVALID_DATA: WsaCode = WsaCode(13);
     /// Win32 `ERROR_INVALID_PARAMETER` (as above).
     pub const WIN32_INVALID_PARAMETER: WsaCode = WsaCode(87);
+    /// Win32 `ERROR_INVALID_HANDLE`, Winsock's `WSA_INVALID_HANDLE` (an event handle that is none).
+    pub const WIN32_INVALID_HANDLE: WsaCode = WsaCode(6);
+    /// Win32 `ERROR_NOT_ENOUGH_MEMORY`, Winsock's `WSA_NOT_ENOUGH_MEMORY`.
+    pub const WIN32_NOT_ENOUGH_MEMORY: WsaCode = WsaCode(8);
 
     /// The Winsock code for a Linux errno. Errno values Winsock has no name for map to their nearest
     /// meaning (EAGAIN is EWOULDBLOCK; EPIPE is WSAESHUTDOWN; ENOMEM is WSAENOBUFS), the rest to WSAEINVAL.

@@ -13,7 +13,8 @@ sslsock_select write poll select dup dup2 dup3 fcntl fcntl64 close_range accept 
 sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg sendfile sendfile64 splice __read_chk __recv_chk __recvfrom_chk
 __poll_chk sslsock_set_client_certificate sslsock_select_sized sslsock_fd_isset_sized pwritev pwritev64
 pwritev2 pwritev64v2 preadv preadv64 preadv2 preadv64v2 __write __read __send __close __connect __dup2 __fcntl
-closefrom socketpair pidfd_getfd SslCrackCertificate SslFreeCertificate ppoll __ppoll_chk pselect"
+closefrom socketpair pidfd_getfd SslCrackCertificate SslFreeCertificate ppoll __ppoll_chk pselect
+WSAEventSelect WSAEnumNetworkEvents WSACreateEvent WSACloseEvent WSASetEvent WSAResetEvent WSAWaitForMultipleEvents"
 # On 32-bit targets (ELF class 1), glibc's time64 names too: what the system headers make of setsockopt,
 # getsockopt, sendmsg, recvmsg, sendmmsg, recvmmsg, fcntl, select, pselect and ppoll under _TIME_BITS=64
 # (src/ffi/time64.rs). A 64-bit library must not export them (nothing would call them).

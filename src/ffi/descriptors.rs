@@ -78,6 +78,9 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
 /// `old`'s. Nothing changes when the call fails.
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new {
+        super::events::before_close(new);
+    }
     if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
         // SAFETY: plain integers.
         return plain("dup2", unsafe { real::dup2(old, new) });
@@ -97,6 +100,9 @@ pub extern "C" fn __dup2(old: c_int, new: c_int) -> c_int {
 /// Implements Linux `dup3`, as `dup2` (flags: O_CLOEXEC only; `old == new` is EINVAL).
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old != new {
+        super::events::before_close(new);
+    }
     if old == new
         || flags & !libc::O_CLOEXEC != 0
         || !(table::maybe_secure(old) || table::maybe_secure(new))
@@ -257,6 +263,9 @@ fn close_secure_range(first: libc::c_uint, last: libc::c_uint, call: &'static st
 /// The arguments are checked as the kernel checks them (EINVAL for `first > last` or unknown flags).
 #[no_mangle]
 pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && first <= last {
+        super::events::before_close_range(first, last);
+    }
     if !table::any_secure() {
         // SAFETY: plain integers.
         return plain("close_range", unsafe {
@@ -282,6 +291,7 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
 /// Implements glibc `closefrom`: secure descriptors from `lowfd` on are closed as by `close` first.
 #[no_mangle]
 pub extern "C" fn closefrom(lowfd: c_int) {
+    super::events::before_close_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX);
     if table::any_secure() {
         guard("closefrom", (), || {
             close_secure_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX, "closefrom");
@@ -355,7 +365,8 @@ pub extern "C" fn pidfd_getfd(pidfd: c_int, target: c_int, flags: libc::c_uint) 
 }
 
 /// A descriptor the kernel just made by `accept`: whatever binding its number had is stale.
-fn accepted(new: c_int, call: &'static str) -> c_int {
+fn accepted(listener: c_int, new: c_int, call: &'static str) -> c_int {
+    super::events::after_accept(listener, new);
     if new >= 0 && table::maybe_secure(new) {
         guard(call, (), || {
             table::forget(new);
@@ -377,6 +388,7 @@ pub unsafe extern "C" fn accept(
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through.
     accepted(
+        fd,
         plain("accept", unsafe { real::accept(fd, addr, len) }),
         "accept",
     )
@@ -394,6 +406,7 @@ pub unsafe extern "C" fn accept4(
     flags: c_int,
 ) -> c_int {
     accepted(
+        fd,
         // SAFETY: the caller's arguments, passed through.
         plain("accept4", unsafe { real::accept4(fd, addr, len, flags) }),
         "accept4",

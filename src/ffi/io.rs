@@ -20,7 +20,7 @@ use crate::table;
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::send(fd, buf, len, flags) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("send", libc_call()),
         Some(binding) => on_secure(
             "send",
@@ -35,7 +35,9 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_send(fd, n < 0);
+    n
 }
 
 /// Implements Winsock/POSIX `recv`. On a secure socket: decrypted data; 0 at the end of the stream.
@@ -46,7 +48,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::recv(fd, buf, len, flags) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("recv", libc_call()),
         Some(binding) => on_secure(
             "recv",
@@ -61,7 +63,9 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_recv(fd);
+    n
 }
 
 /// Implements POSIX `write`; on a secure socket, `send` with no flags.
@@ -72,7 +76,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::write(fd, buf, len) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("write", libc_call()),
         Some(binding) => on_secure(
             "write",
@@ -86,7 +90,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_send(fd, n < 0);
+    n
 }
 
 /// Implements POSIX `read`; on a secure socket, `recv` with no flags.
@@ -97,7 +103,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::read(fd, buf, len) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("read", libc_call()),
         Some(binding) => on_secure(
             "read",
@@ -111,7 +117,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_recv(fd);
+    n
 }
 
 // ---- scatter/gather, addresses, messages ----
@@ -266,7 +274,7 @@ pub(super) fn send_vectored(
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::readv(fd, iov, count) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("readv", libc_call()),
         Some(binding) => on_secure(
             "readv",
@@ -280,7 +288,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int)
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_recv(fd);
+    n
 }
 
 /// Implements POSIX `writev`; on a secure socket, the buffers' bytes encrypted as one stream.
@@ -291,7 +301,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, count: c_int)
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, count: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::writev(fd, iov, count) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("writev", libc_call()),
         Some(binding) => on_secure(
             "writev",
@@ -305,7 +315,9 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, count: c_int
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_send(fd, n < 0);
+    n
 }
 
 /// Implements POSIX `sendto`; on a (connected) secure socket the address is ignored, as for TCP.
@@ -323,7 +335,7 @@ pub unsafe extern "C" fn sendto(
 ) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::sendto(fd, buf, len, flags, addr, alen) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("sendto", libc_call()),
         Some(binding) => on_secure(
             "sendto",
@@ -338,7 +350,9 @@ pub unsafe extern "C" fn sendto(
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_send(fd, n < 0);
+    n
 }
 
 /// Implements POSIX `recvfrom`; on a secure socket as `recv`, with no address returned (`*alen` = 0).
@@ -356,7 +370,7 @@ pub unsafe extern "C" fn recvfrom(
 ) -> ssize_t {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) };
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("recvfrom", libc_call()),
         Some(binding) => on_secure(
             "recvfrom",
@@ -375,7 +389,9 @@ pub unsafe extern "C" fn recvfrom(
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_recv(fd);
+    n
 }
 
 impl RecvFlags {

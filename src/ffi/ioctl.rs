@@ -347,6 +347,14 @@ pub unsafe extern "C" fn ioctlsocket(s: c_int, cmd: c_long, argp: *mut c_ulong) 
         if low == WINSOCK_FIONBIO || low == LINUX_FIONBIO {
             // SAFETY: argp is non-NULL and points to at least 4 bytes (u_long or a DWORD).
             let on = unsafe { argp.cast::<u32>().read_unaligned() } != 0;
+            if !on && super::events::is_selected(s) {
+                // Winsock: a socket under WSAEventSelect cannot be made blocking until it is cancelled.
+                return Err(Error::new(
+                    WsaCode::EINVAL,
+                    "ioctlsocket(FIONBIO, 0): the socket has a WSAEventSelect selection (cancel it \
+                     with lNetworkEvents 0 first)",
+                ));
+            }
             set_nonblocking(s, on)?;
         } else {
             let n = readable(s)?;

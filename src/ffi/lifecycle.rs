@@ -38,7 +38,7 @@ pub unsafe extern "C" fn connect(
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::connect(fd, addr, len) };
-    match table::lookup(fd) {
+    let rc = match table::lookup(fd) {
         None => plain("connect", libc_call()),
         Some(binding) => on_secure(
             "connect",
@@ -53,7 +53,9 @@ pub unsafe extern "C" fn connect(
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_connect(fd, rc);
+    rc
 }
 
 /// Implements glibc `__connect`, as `connect`.
@@ -109,6 +111,7 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 /// WSAEINTR). If other descriptors share the session (`dup`), only this number is closed.
 #[no_mangle]
 pub extern "C" fn close(fd: c_int) -> c_int {
+    super::events::before_close(fd);
     match table::lookup(fd) {
         // SAFETY: plain integer.
         None => plain("close", unsafe { real::close(fd) }),
@@ -128,6 +131,7 @@ pub extern "C" fn __close(fd: c_int) -> c_int {
 /// descriptor that is not a socket.
 #[no_mangle]
 pub extern "C" fn closesocket(s: c_int) -> c_int {
+    super::events::before_close(s);
     if let Some(binding) = table::lookup(s) {
         if let Some(rc) = super::descriptors::close_secure(s, &binding, "closesocket") {
             return rc;

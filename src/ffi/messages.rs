@@ -35,7 +35,7 @@ pub unsafe fn sendmsg_with(
     flags: c_int,
     libc_call: impl FnOnce() -> ssize_t,
 ) -> ssize_t {
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => plain("sendmsg", libc_call()),
         Some(binding) => on_secure(
             "sendmsg",
@@ -48,7 +48,9 @@ pub unsafe fn sendmsg_with(
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_send(fd, n < 0);
+    n
 }
 
 /// # Safety
@@ -91,7 +93,7 @@ pub unsafe fn recvmsg_with(
     flags: c_int,
     libc_call: impl FnOnce() -> ssize_t,
 ) -> ssize_t {
-    match table::lookup(fd) {
+    let n = match table::lookup(fd) {
         None => {
             let n = plain("recvmsg", libc_call());
             if n >= 0 && table::any_secure() {
@@ -111,7 +113,9 @@ pub unsafe fn recvmsg_with(
             },
             libc_call,
         ),
-    }
+    };
+    super::events::after_recv(fd);
+    n
 }
 
 /// Descriptors received over SCM_RIGHTS (in a message libc just filled) are new numbers, possibly

@@ -443,6 +443,19 @@ impl SecureSocket {
         result
     }
 
+    /// For the Winsock event model's watcher (`WSAEventSelect`'s FD_CONNECT): move a non-blocking
+    /// connect on without waiting: TCP, then the handshake (the certificate hook then runs on the
+    /// watcher's thread). Ok(true) once it is complete (TLS up, or the deferred plaintext window open),
+    /// Ok(false) while it is under way, Err with the reason it failed.
+    pub fn connect_progress(&self) -> Result<bool> {
+        let _call = self.enter()?;
+        match self.progress(true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_would_block() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// What a `poll` on a socket whose handshake is parked must wait for: POLLOUT while handshake
     /// bytes wait for the kernel, else POLLIN. None when no handshake is parked.
     pub fn handshake_interest(&self) -> Option<i16> {

@@ -18,9 +18,11 @@
  *     MultiByteToWideChar/WideCharToMultiByte (CP_ACP and CP_UTF8, both UTF-8),
  *     GetSystemTime/GetLocalTime/GetSystemTimeAsFileTime/SystemTimeToFileTime/
  *     FileTimeToSystemTime/CompareFileTime, OutputDebugString, and CE's RETAILMSG/DEBUGMSG.
- *   - not given, on purpose: threads and events (CreateThread, WaitForSingleObject, ...),
- *     WSAAsyncSelect and window messages, SslCrackCertificate: a port replaces those
- *     (docs/porting.md shows how).
+ *   - threads, events and waits (CreateThread, CreateEvent, WaitForSingleObject,
+ *     WaitForMultipleObjects, ...), header-only over pthreads; their objects are also Winsock's
+ *     WSAEVENTs (WSACreateEvent, WSAEventSelect, WSAWaitForMultipleEvents of libsslsock).
+ *   - not given, on purpose: WSAAsyncSelect and window messages, SslCrackCertificate: a port
+ *     replaces those (docs/porting.md shows how; WSAEventSelect is the one-line change).
  *
  * Where Windows and POSIX clash (see docs/porting.md, "Windows vs POSIX"):
  *   SSLSOCK_POSIX_FD_SET  define before the first include to keep the POSIX fd_set and select()
@@ -796,7 +798,14 @@ static inline int WideCharToMultiByte(UINT CodePage, DWORD dwFlags, LPCWSTR lpWi
  * threads run detached (a HANDLE can be waited on any number of times, by several threads; the
  * last CloseHandle, or the thread's end after it, frees the object).  A HANDLE that is NULL or
  * INVALID_HANDLE_VALUE gives WAIT_FAILED / FALSE with ERROR_INVALID_HANDLE; a closed or foreign
- * pointer is undefined, as on Windows. */
+ * pointer is undefined, as on Windows.
+ *
+ * Shared with the library: a WSAEVENT is one of these objects.  libsslsock mirrors the layout of
+ * sslsock_compat_object, sslsock_compat_waiter and sslsock_compat_wait_node and this wait protocol
+ * (src/ffi/events/object.rs), so WSACreateEvent's events work with the functions here and
+ * CreateEvent's (and CreateThread's handles) with WSAEventSelect and WSAWaitForMultipleEvents.
+ * Both sides allocate with calloc and free with free.  Changing these structures or the protocol
+ * is an ABI change of the library: change both together (c-tests/events_compat.c checks them). */
 #define MAXIMUM_WAIT_OBJECTS 64
 #define STILL_ACTIVE 259u
 #define CREATE_SUSPENDED 0x4u
