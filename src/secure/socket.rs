@@ -149,8 +149,13 @@ impl SecureSocket {
         }
         // Bytes the program never read (a TLS 1.3 server's session tickets, which it never sees) would
         // make the kernel answer the close with a reset and drop everything it has not sent yet: they
-        // are read and dropped first, so that what `send` accepted still reaches the peer.
-        let _ = self.wire.call(fd::discard_pending);
+        // are read and dropped first, so that what `send` accepted still reaches the peer. Not once
+        // the peer's end of the stream was read (nothing can come after it): the usual orderly close
+        // then costs no read.
+        let at_end = self.state.try_lock().is_some_and(|s| s.inbound.eof);
+        if !at_end {
+            let _ = self.wire.call(fd::discard_pending);
+        }
         let closed = fd::close(self.fd()).map_err(|e| Error::os(e, "close"));
         self.descriptor_closed.store(true, Ordering::SeqCst);
         closed
