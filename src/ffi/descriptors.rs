@@ -1,5 +1,6 @@
 //! Descriptors made, copied and destroyed: `dup`, `dup2`, `dup3`, `fcntl(F_DUPFD*)`, `close_range`,
-//! `closefrom`, `accept`, `accept4`, and the close path that `close`/`closesocket` share.
+//! `closefrom`, `accept`, `accept4`, and the close path that `close`/`closesocket` share. A copy of an
+//! epoll set that holds secure sockets shares its inner set (`epoll::copied`).
 //!
 //! A copy of a secure descriptor shares its TLS session; the session ends (close_notify) when its last
 //! descriptor is closed; a number that the kernel makes anew (`accept`, `dup`, a new `socket`) starts
@@ -65,6 +66,9 @@ fn share(old: c_int, new: c_int) {
 pub extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: plain integer.
     let new = plain("dup", unsafe { real::dup(fd) });
+    if new >= 0 {
+        super::epoll::copied(fd, new);
+    }
     if new >= 0 && (table::maybe_secure(fd) || table::maybe_secure(new)) {
         guard("dup", (), || {
             share(fd, new);
@@ -78,14 +82,19 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
 /// `old`'s. Nothing changes when the call fails.
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
+    let rc = if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
         // SAFETY: plain integers.
-        return plain("dup2", unsafe { real::dup2(old, new) });
+        plain("dup2", unsafe { real::dup2(old, new) })
+    } else {
+        guard("dup2", -1, || {
+            // SAFETY: plain integers.
+            replace("dup2", old, new, || unsafe { real::dup2(old, new) })
+        })
+    };
+    if rc >= 0 {
+        super::epoll::copied(old, new);
     }
-    guard("dup2", -1, || {
-        // SAFETY: plain integers.
-        replace("dup2", old, new, || unsafe { real::dup2(old, new) })
-    })
+    rc
 }
 
 /// Implements glibc `__dup2`, as `dup2`.
@@ -97,17 +106,22 @@ pub extern "C" fn __dup2(old: c_int, new: c_int) -> c_int {
 /// Implements Linux `dup3`, as `dup2` (flags: O_CLOEXEC only; `old == new` is EINVAL).
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    if old == new
+    let rc = if old == new
         || flags & !libc::O_CLOEXEC != 0
         || !(table::maybe_secure(old) || table::maybe_secure(new))
     {
         // SAFETY: plain integers; libc reports EINVAL and nothing changes.
-        return plain("dup3", unsafe { real::dup3(old, new, flags) });
+        plain("dup3", unsafe { real::dup3(old, new, flags) })
+    } else {
+        guard("dup3", -1, || {
+            // SAFETY: plain integers.
+            replace("dup3", old, new, || unsafe { real::dup3(old, new, flags) })
+        })
+    };
+    if rc >= 0 {
+        super::epoll::copied(old, new);
     }
-    guard("dup3", -1, || {
-        // SAFETY: plain integers.
-        replace("dup3", old, new, || unsafe { real::dup3(old, new, flags) })
-    })
+    rc
 }
 
 /// `dup2`/`dup3` with a secure descriptor on either side. The arguments are checked first, as the
@@ -201,6 +215,9 @@ pub fn fcntl_common(
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc's fcntl.
     let rc = plain(call, unsafe { f(fd, cmd, arg) });
+    if rc >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        super::epoll::copied(fd, rc);
+    }
     if rc >= 0
         && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC)
         && (table::maybe_secure(fd) || table::maybe_secure(rc))

@@ -115,6 +115,18 @@ real_functions! {
     fn close(fd: c_int) -> c_int;
     /// libc `poll`.
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    /// libc `epoll_create`.
+    fn epoll_create(size: c_int) -> c_int;
+    /// libc `epoll_create1`.
+    fn epoll_create1(flags: c_int) -> c_int;
+    /// libc `epoll_ctl`.
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+    /// libc `epoll_wait`.
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int) -> c_int;
+    /// libc `epoll_pwait`.
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const libc::sigset_t) -> c_int;
+    /// libc `epoll_pwait2` (glibc 2.35).
+    fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const libc::timespec, sigmask: *const libc::sigset_t) -> c_int;
     /// libc `dup`.
     fn dup(fd: c_int) -> c_int;
     /// libc `dup2`.
