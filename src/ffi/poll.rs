@@ -9,8 +9,7 @@
 //!   `send`/`recv`/`SO_SSL_PERFORM_HANDSHAKE` moves the handshake on;
 //! - a socket closed by another thread during the wait ends it (POSIX: POLLNVAL; Winsock: WSAEINTR).
 //!
-//! `epoll` is not interposed: it reports kernel readiness only (see docs/api.md). A non-blocking
-//! `recv` after such a report answers WSAEWOULDBLOCK rather than block.
+//! `epoll` has its own engine (`ffi::epoll`), with the same readiness rules.
 //!
 //! Sets with no secure descriptor go straight to libc; so does every call while no secure socket has
 //! been made in the process (not even the sets are looked at then).

@@ -244,6 +244,9 @@ real_functions! {
         timeout: *const super::time64::Timespec64,
         sigmask: *const libc::sigset_t
     ) -> c_int;
+    /// libc `__epoll_pwait2_time64` (`epoll_pwait2` under `_TIME_BITS=64`, glibc 2.35).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __epoll_pwait2_time64(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const super::time64::Timespec64, sigmask: *const libc::sigset_t) -> c_int;
     /// libc `__ppoll64` (`ppoll` under `_TIME_BITS=64`).
     #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
     fn __ppoll64(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const super::time64::Timespec64, sigmask: *const libc::sigset_t) -> c_int;

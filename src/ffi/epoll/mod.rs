@@ -361,24 +361,44 @@ pub unsafe extern "C" fn epoll_pwait2(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
+    // SAFETY: NULL or the caller's timespec. (time_t and c_long are i64 on LP64; the casts matter on
+    // 32-bit targets.)
+    #[allow(clippy::unnecessary_cast)]
+    let parts = unsafe { timeout.as_ref() }.map(|t| (t.tv_sec as i64, t.tv_nsec as i64));
     // SAFETY: the caller's arguments, passed through.
-    let libc_call = || unsafe { real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask) };
+    unsafe {
+        pwait2_with(epfd, events, maxevents, parts, sigmask, || {
+            real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask)
+        })
+    }
+}
+
+/// `epoll_pwait2` with the program's timeout as (seconds, nanoseconds) (None: NULL, forever) and
+/// `libc_call` as libc's function (`epoll_pwait2`, or `__epoll_pwait2_time64` for a 32-bit
+/// `_TIME_BITS=64` program).
+///
+/// # Safety
+/// As libc's `epoll_pwait2`; `libc_call` is libc's call with the same arguments.
+pub unsafe fn pwait2_with(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: Option<(i64, i64)>,
+    sigmask: *const libc::sigset_t,
+    libc_call: impl FnOnce() -> c_int,
+) -> c_int {
     if !crate::fork::secure_sockets_made() || !(sets::is_outer(epfd) || sets::is_holder(epfd)) {
         return plain("epoll_pwait2", libc_call());
     }
-    let deadline = if timeout.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL timespec from the caller.
-        let ts = unsafe { timeout.read() };
-        // (time_t and c_long are i64 on LP64; the casts matter on 32-bit targets.)
-        #[allow(clippy::unnecessary_cast)]
-        let (secs, nanos) = (ts.tv_sec as i64, ts.tv_nsec as i64);
-        if secs < 0 || !(0..1_000_000_000).contains(&nanos) {
-            return plain("epoll_pwait2", libc_call());
+    let deadline = match timeout {
+        None => None,
+        Some((secs, nanos)) => {
+            if secs < 0 || !(0..1_000_000_000).contains(&nanos) {
+                return plain("epoll_pwait2", libc_call());
+            }
+            let span = std::time::Duration::new(secs as u64, nanos as u32);
+            std::time::Instant::now().checked_add(span)
         }
-        let span = std::time::Duration::new(secs as u64, nanos as u32);
-        std::time::Instant::now().checked_add(span)
     };
     // SAFETY: the caller's arguments.
     unsafe {

@@ -70,7 +70,7 @@ fn kernel_wait(
                 };
                 let ts = left.map(|l| libc::timespec {
                     tv_sec: l.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-                    tv_nsec: l.subsec_nanos().into(),
+                    tv_nsec: l.subsec_nanos() as libc::c_long,
                 });
                 let ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
                 real::epoll_pwait2(epfd, out.as_mut_ptr(), max, ptr, mask)
