@@ -33,6 +33,8 @@
 #define SLOW_PIECES 8 /* tests/servers/starttls_server.py SLOW_PIECES */
 
 static int g_port;
+/* epoll_pwait2 is missing (ENOSYS) below Linux 5.11 and under qemu-user: its checks are then left out. */
+static int g_no_pwait2;
 
 /* Bytes queued in the kernel for the descriptor, bypassing any interposition. */
 static long kernel_queued(SOCKET s)
@@ -140,7 +142,7 @@ static void held_level(void)
     got = wait_for(ep, 0x1111, 5000, F_WAIT, &rc);
     CHECK(rc == 1 && (got & EPOLLIN), "%s: the echo's arrival is reported (rc %d, events 0x%x)", what, rc, got);
     CHECK(recv(s, buf, 10, 0) == 10, "%s: recv of 10 bytes", what);
-    for (f = F_WAIT; f <= F_PWAIT2; f++) {
+    for (f = F_WAIT; f <= (g_no_pwait2 ? F_PWAIT : F_PWAIT2); f++) {
         t0 = now_ms();
         got = wait_for(ep, 0x1111, 1500, (enum flavor)f, &rc);
         dt = now_ms() - t0;
@@ -450,7 +452,8 @@ static void bad_arguments(void)
     EXPECT(epoll_wait(ep, evs, minus_one, 0), EINVAL);
     EXPECT(epoll_wait(p[0], evs, 2, 0), EINVAL);
     EXPECT(epoll_wait(-1, evs, 2, 0), EBADF);
-    EXPECT(epoll_pwait2(ep, evs, 2, &neg, NULL), EINVAL);
+    if (!g_no_pwait2)
+        EXPECT(epoll_pwait2(ep, evs, 2, &neg, NULL), EINVAL);
     CHECK(write(p[1], "z", 1) == 1, "%s: something to report", what);
     EXPECT(epoll_wait(ep, null_events, 2, 0), EFAULT);
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) == 0, "%s: DEL of the secure socket", what);
@@ -465,6 +468,15 @@ int main(void)
     g_port = env_port("T_PORT_STARTTLS");
     start_watchdog(55);
     CHECK(WSAStartup(MAKEWORD(2, 2), &wsa) == 0, "WSAStartup(2.2)");
+    {
+        struct epoll_event ev;
+        struct timespec zero = {0, 0};
+        int ep = epoll_create1(0);
+        g_no_pwait2 = epoll_pwait2(ep, &ev, 1, &zero, NULL) < 0 && errno == ENOSYS;
+        close(ep);
+        if (g_no_pwait2)
+            note("epoll_pwait2 is not implemented here (ENOSYS): its checks are left out");
+    }
     held_level();
     slow_record();
     edge();

@@ -252,11 +252,13 @@ pub fn wait(
         // (b) the kernel.
         let rc = kernel_wait(flavor, epfd, &mut out[n..], deadline, n > 0);
         if rc < 0 {
-            if n > 0 {
+            let e = Error::last_os("epoll_wait");
+            // (A kernel without epoll_pwait2 says so whatever is held: as libc's call would.)
+            if n > 0 && e.errno() != libc::ENOSYS {
                 raise_if(held_level, wake);
                 return Ok(n);
             }
-            return Err(Error::last_os("epoll_wait"));
+            return Err(e);
         }
         // (c) plain events stay; the inner set's is replaced by its members' events.
         let mut k = n;
