@@ -18,11 +18,13 @@
  *     wait: no event for it, the wait goes on and reports the pipe written after.
  * 10. nested sets: a set holding the set wakes for data held inside the library.
  * 11. bad arguments answer as the kernel does.
+ * 12. a set closed by close_range is forgotten: its number reused by a file is no epoll set.
  */
 #define _GNU_SOURCE
 #include <winsock2.h>
 #include <sslsock.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -462,6 +464,30 @@ static void bad_arguments(void)
     CHECK(closesocket(s) == 0 && close(ep) == 0 && close(p[0]) == 0 && close(p[1]) == 0, "%s: close", what);
 }
 
+/* ---- 12: a set closed by close_range, its number reused by a file ----------------------------- */
+static void closed_by_range(void)
+{
+    const char *what = "close_range of a set";
+    struct epoll_event ev;
+    int ep = epoll_create1(0), f, r;
+    SOCKET s = open_secure(what);
+
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    CHECK(add(ep, s, EPOLLIN, 12) == 0, "%s: ADD of a secure socket (the set gets its inner set)", what);
+    CHECK(close_range((unsigned)ep, (unsigned)ep, 0) == 0, "%s: close_range(ep, ep, 0)", what);
+    f = open("/dev/null", O_RDONLY);
+    if (f == ep) {
+        errno = 0;
+        r = epoll_ctl(f, EPOLL_CTL_ADD, s, &ev);
+        CHECK(r == -1 && errno == EINVAL,
+              "%s: its number, now /dev/null, is no epoll set: ADD fails with EINVAL (rc %d, errno %d)", what, r, errno);
+    } else {
+        note("%s: the number was not reused (%d, %d): nothing to check", what, f, ep);
+    }
+    CHECK(close(f) == 0 && closesocket(s) == 0, "%s: close", what);
+}
+
 int main(void)
 {
     WSADATA wsa;
@@ -486,6 +512,7 @@ int main(void)
     mixed_and_closed();
     nested();
     bad_arguments();
+    closed_by_range();
     WSACleanup();
     return finish();
 }

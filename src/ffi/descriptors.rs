@@ -291,7 +291,12 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
         // SAFETY: plain integers.
         match unsafe { real::close_range(first, last, flags) } {
             rc if rc < 0 => Err(Error::last_os("close_range")),
-            rc => Ok(rc),
+            rc => {
+                if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+                    super::epoll::forget_range(first, last);
+                }
+                Ok(rc)
+            }
         }
     })
 }
@@ -306,7 +311,10 @@ pub extern "C" fn closefrom(lowfd: c_int) {
         });
     }
     // SAFETY: a plain integer.
-    unsafe { real::closefrom(lowfd) }
+    unsafe { real::closefrom(lowfd) };
+    if crate::fork::secure_sockets_made() {
+        super::epoll::forget_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX);
+    }
 }
 
 /// A descriptor the kernel just made in a way that may copy another one sslsock did not see copied

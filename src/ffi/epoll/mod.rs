@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::sys::real;
 use crate::table;
 
-pub use sets::{copied, forget, lock_for_fork, unlock_for_fork};
+pub use sets::{copied, forget, forget_range, lock_for_fork, unlock_for_fork};
 pub use wait::Flavor;
 
 /// A number the kernel just made (`epoll_create*`): whatever set had it before is forgotten.

@@ -26,6 +26,8 @@ const BITMAP_FDS: usize = 1 << 20;
 struct Bits {
     words: [AtomicU64; BITMAP_FDS / 64],
     high: AtomicUsize,
+    /// Numbers in the set.
+    count: AtomicUsize,
 }
 
 impl Bits {
@@ -33,6 +35,7 @@ impl Bits {
         Bits {
             words: [const { AtomicU64::new(0) }; BITMAP_FDS / 64],
             high: AtomicUsize::new(0),
+            count: AtomicUsize::new(0),
         }
     }
 
@@ -47,21 +50,36 @@ impl Bits {
         }
     }
 
+    /// Whether any number is in the set.
+    fn any(&self) -> bool {
+        self.count.load(Ordering::Acquire) != 0
+    }
+
+    /// Put `fd` in the set or take it out (numbers above the bitmap: counted, callers keep them
+    /// balanced).
     fn set(&self, fd: c_int, on: bool) {
         let Ok(i) = usize::try_from(fd) else { return };
-        match (i < BITMAP_FDS, on) {
+        let changed = match (i < BITMAP_FDS, on) {
             (true, true) => {
-                self.words[i / 64].fetch_or(1 << (i % 64), Ordering::Release);
+                self.words[i / 64].fetch_or(1 << (i % 64), Ordering::Release) & (1 << (i % 64)) == 0
             }
             (true, false) => {
-                self.words[i / 64].fetch_and(!(1 << (i % 64)), Ordering::Release);
+                self.words[i / 64].fetch_and(!(1 << (i % 64)), Ordering::Release) & (1 << (i % 64))
+                    != 0
             }
             (false, true) => {
                 self.high.fetch_add(1, Ordering::Release);
+                true
             }
             (false, false) => {
                 self.high.fetch_sub(1, Ordering::Release);
+                true
             }
+        };
+        if changed && on {
+            self.count.fetch_add(1, Ordering::Release);
+        } else if changed {
+            self.count.fetch_sub(1, Ordering::Release);
         }
     }
 }
@@ -158,9 +176,29 @@ fn mark(fd: c_int, on: bool) {
     OUTER.set(fd, on);
 }
 
+/// The numbers from `first` to `last` were closed (`close_range`, `closefrom`): the program sets
+/// among them are forgotten.
+pub fn forget_range(first: libc::c_uint, last: libc::c_uint) {
+    if !OUTER.any() && !HOLDER.any() {
+        return;
+    }
+    let numbers: Vec<c_int> = with(|r| {
+        r.outers
+            .keys()
+            .chain(r.holders.keys())
+            .copied()
+            .filter(|&fd| fd >= 0 && (first..=last).contains(&(fd as libc::c_uint)))
+            .collect()
+    });
+    for fd in numbers {
+        forget(fd);
+    }
+}
+
 /// Set `holder` now holds program set `held` (`EPOLL_CTL_ADD`), or no longer (`EPOLL_CTL_DEL`).
 pub fn hold(holder: c_int, held: c_int, on: bool) {
     with(|r| {
+        let was = r.holders.contains_key(&holder);
         let list = r.holders.entry(holder).or_default();
         list.retain(|&e| e != held);
         if on {
@@ -170,7 +208,7 @@ pub fn hold(holder: c_int, held: c_int, on: bool) {
         if !any {
             r.holders.remove(&holder);
         }
-        if any != HOLDER.test(holder) {
+        if any != was {
             HOLDER.set(holder, any);
         }
     });
@@ -229,8 +267,7 @@ pub fn add_outer(epfd: c_int, inner: c_int, wake: c_int) {
 /// Number `epfd` is no longer a program set (closed, replaced, or made anew by the kernel): its
 /// inner set is closed when no other number has it.
 pub fn forget(epfd: c_int) {
-    if is_holder(epfd) {
-        with(|r| r.holders.remove(&epfd));
+    if is_holder(epfd) && with(|r| r.holders.remove(&epfd)).is_some() {
         HOLDER.set(epfd, false);
     }
     if !is_outer(epfd) {
@@ -270,5 +307,73 @@ pub fn copied(old: c_int, new: c_int) {
                 mark(new, true);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_count_what_they_hold() {
+        let bits = Bits::new();
+        assert!(!bits.any() && !bits.test(5) && !bits.test(-1));
+        bits.set(5, true);
+        bits.set(5, true); // already in: counted once
+        bits.set(1 << 21, true);
+        assert!(bits.test(5) && bits.test(1 << 21) && !bits.test(6));
+        assert_eq!(bits.count.load(Ordering::Acquire), 2);
+        bits.set(5, false);
+        bits.set(1 << 21, false);
+        assert!(!bits.any() && !bits.test(5) && !bits.test(1 << 21));
+    }
+
+    #[test]
+    fn the_tag_is_stable_and_never_a_wake_or_a_descriptor() {
+        let t = tag();
+        assert_eq!(t, tag());
+        assert_ne!(t >> 32, 0);
+        assert_ne!(t >> 32, u64::from(u32::MAX));
+        assert_eq!(t & 0xFFFF_FFFF, 0);
+    }
+
+    /// A copy of a program set shares its inner set; the inner set is closed with the last number.
+    #[test]
+    fn program_sets_follow_copies_and_closes() {
+        // SAFETY: plain integers; descriptors this test owns.
+        let (e, inner, wake) = unsafe {
+            (
+                real::epoll_create1(libc::EPOLL_CLOEXEC),
+                real::epoll_create1(libc::EPOLL_CLOEXEC),
+                libc::eventfd(0, libc::EFD_CLOEXEC),
+            )
+        };
+        assert!(e >= 0 && inner >= 0 && wake >= 0);
+        add_outer(e, inner, wake);
+        assert!(is_outer(e));
+        assert_eq!(inner_of(e), Some(inner));
+        // SAFETY: a plain integer.
+        let copy = unsafe { real::dup(e) };
+        copied(e, copy);
+        assert_eq!(inner_of(copy), Some(inner));
+        hold(copy + 1000, e, true);
+        assert!(is_holder(copy + 1000));
+        assert_eq!(held_by(copy + 1000), vec![e]);
+        forget(e);
+        assert!(!is_outer(e));
+        // SAFETY: F_GETFD on a plain integer.
+        let open = |fd: c_int| unsafe { real::fcntl(fd, libc::F_GETFD, 0) } >= 0;
+        assert!(
+            open(inner) && open(wake),
+            "another number still has the inner set"
+        );
+        forget_range(copy as libc::c_uint, (copy + 1000) as libc::c_uint);
+        assert!(!is_outer(copy) && !is_holder(copy + 1000));
+        assert!(!open(inner) && !open(wake), "closed with the last number");
+        // SAFETY: plain integers.
+        unsafe {
+            real::close(e);
+            real::close(copy);
+        }
     }
 }
