@@ -19,6 +19,8 @@
  * 10. nested sets: a set holding the set wakes for data held inside the library.
  * 11. bad arguments answer as the kernel does.
  * 12. a set closed by close_range is forgotten: its number reused by a file is no epoll set.
+ * 13. a non-blocking handshake driven by epoll_wait + connect, the program asking for EPOLLIN only
+ *     (what the handshake needs, writing first, is watched besides, as poll does).
  */
 #define _GNU_SOURCE
 #include <winsock2.h>
@@ -464,6 +466,49 @@ static void bad_arguments(void)
     CHECK(closesocket(s) == 0 && close(ep) == 0 && close(p[0]) == 0 && close(p[1]) == 0, "%s: close", what);
 }
 
+/* ---- 13: a non-blocking handshake driven by epoll, the program asking for EPOLLIN only ---------- */
+static void nonblocking_handshake(void)
+{
+    const char *what = "non-blocking handshake, EPOLLIN only";
+    SOCKADDR_IN sa;
+    u_long on = 1;
+    int ep = epoll_create1(0), rounds = 0, timeouts = 0, rc, err = 0;
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    uint32_t got;
+
+    CHECK(s != INVALID_SOCKET && make_secure(s) == 0 && ioctlsocket(s, FIONBIO, &on) == 0,
+          "%s: a non-blocking secure socket", what);
+    connect_addr(&sa, g_port);
+    rc = connect(s, (SOCKADDR *)&sa, sizeof sa);
+    CHECK(rc == SOCKET_ERROR && WSAGetLastError() == WSAEWOULDBLOCK, "%s: connect answers WSAEWOULDBLOCK", what);
+    CHECK(add(ep, s, EPOLLIN, 13) == 0, "%s: ADD with EPOLLIN only", what);
+    /* The handshake needs to write first (TCP connect, ClientHello): sslsock watches what it needs. */
+    while (rounds < 50) {
+        got = wait_for(ep, 13, 5000, F_WAIT, &rc);
+        rounds++;
+        if (rc == 0) {
+            timeouts++;
+            break;
+        }
+        if (connect(s, (SOCKADDR *)&sa, sizeof sa) == 0)
+            break;
+        err = WSAGetLastError();
+        if (err == WSAEISCONN)
+            break;
+        if (err != WSAEALREADY && err != WSAEWOULDBLOCK)
+            break;
+    }
+    (void)got;
+    CHECK(timeouts == 0 && (err == 0 || err == WSAEISCONN),
+          "%s: each wait reported the socket in time, and connect answered WSAEISCONN after %d rounds (last error %d)",
+          what, rounds, err);
+    echo_request(s, 20, what);
+    got = wait_for(ep, 13, 5000, F_WAIT, &rc);
+    CHECK(rc == 1 && got == EPOLLIN, "%s: then the echo is reported (rc %d)", what, rc);
+    drain_echo(s, 22, what);
+    CHECK(closesocket(s) == 0 && close(ep) == 0, "%s: close", what);
+}
+
 /* ---- 12: a set closed by close_range, its number reused by a file ----------------------------- */
 static void closed_by_range(void)
 {
@@ -513,6 +558,7 @@ int main(void)
     nested();
     bad_arguments();
     closed_by_range();
+    nonblocking_handshake();
     WSACleanup();
     return finish();
 }
