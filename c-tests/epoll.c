@@ -21,6 +21,7 @@
  * 12. a set closed by close_range is forgotten: its number reused by a file is no epoll set.
  * 13. a non-blocking handshake driven by epoll_wait + connect, the program asking for EPOLLIN only
  *     (what the handshake needs, writing first, is watched besides, as poll does).
+ * 14. a signal during the wait: EINTR (epoll_wait is never restarted, SA_RESTART or not).
  */
 #define _GNU_SOURCE
 #include <winsock2.h>
@@ -509,6 +510,44 @@ static void nonblocking_handshake(void)
     CHECK(closesocket(s) == 0 && close(ep) == 0, "%s: close", what);
 }
 
+/* ---- 14: a signal ends the wait with EINTR, as the kernel's -------------------------------- */
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void *signal_later(void *arg)
+{
+    usleep(200 * 1000);
+    pthread_kill(*(pthread_t *)arg, SIGUSR1);
+    return NULL;
+}
+
+static void interrupted(void)
+{
+    const char *what = "a signal during the wait";
+    struct sigaction sa;
+    struct epoll_event evs[4];
+    pthread_t me = pthread_self(), th;
+    int ep = epoll_create1(0), rc, e;
+    SOCKET s = open_secure(what);
+    long long t0;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART; /* epoll_wait is never restarted, SA_RESTART or not */
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0 && add(ep, s, EPOLLIN, 14) == 0, "%s: handler, ADD", what);
+    CHECK(pthread_create(&th, NULL, signal_later, &me) == 0, "%s: thread", what);
+    t0 = now_ms();
+    rc = epoll_wait(ep, evs, 4, 10000);
+    e = errno;
+    CHECK(rc == -1 && e == EINTR && now_ms() - t0 < 5000, "%s: epoll_wait fails with EINTR (rc %d, errno %d)", what,
+          rc, e);
+    pthread_join(th, NULL);
+    CHECK(closesocket(s) == 0 && close(ep) == 0, "%s: close", what);
+}
+
 /* ---- 12: a set closed by close_range, its number reused by a file ----------------------------- */
 static void closed_by_range(void)
 {
@@ -559,6 +598,7 @@ int main(void)
     bad_arguments();
     closed_by_range();
     nonblocking_handshake();
+    interrupted();
     WSACleanup();
     return finish();
 }
