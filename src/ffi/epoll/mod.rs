@@ -68,8 +68,8 @@ fn inner_for(epfd: c_int) -> Result<c_int> {
         return Ok(inner);
     }
     // Made under the registry's lock, so that two threads adding to one set make one inner set.
-    let mut guard = sets::lock();
-    let reg = guard.get_or_insert_with(sets::Registry::default);
+    let mut locked = sets::lock();
+    let reg = locked.get_or_insert_with(sets::Registry::default);
     if let Some(&inner) = reg.outers.get(&epfd) {
         return Ok(inner);
     }
@@ -104,15 +104,7 @@ fn inner_for(epfd: c_int) -> Result<c_int> {
         }
         return Err(e);
     }
-    reg.inners.insert(
-        inner,
-        sets::Inner {
-            wake,
-            members: Default::default(),
-        },
-    );
-    drop(guard);
-    sets::add_outer(epfd, inner, wake);
+    sets::add_outer(reg, epfd, inner, wake);
     Ok(inner)
 }
 

@@ -251,17 +251,16 @@ pub fn inner_of(epfd: c_int) -> Option<c_int> {
     with(|r| r.outers.get(&epfd).copied())
 }
 
-/// Record that program set `epfd` now has inner set `inner` (with eventfd `wake`).
-pub fn add_outer(epfd: c_int, inner: c_int, wake: c_int) {
-    with(|r| {
-        r.inners.entry(inner).or_insert_with(|| Inner {
-            wake,
-            members: HashMap::new(),
-        });
-        if r.outers.insert(epfd, inner).is_none() {
-            mark(epfd, true);
-        }
+/// Record in the locked registry `r` that program set `epfd` now has inner set `inner` (with eventfd
+/// `wake`).
+pub fn add_outer(r: &mut Registry, epfd: c_int, inner: c_int, wake: c_int) {
+    r.inners.entry(inner).or_insert_with(|| Inner {
+        wake,
+        members: HashMap::new(),
     });
+    if r.outers.insert(epfd, inner).is_none() {
+        mark(epfd, true);
+    }
 }
 
 /// Number `epfd` is no longer a program set (closed, replaced, or made anew by the kernel): its
@@ -349,7 +348,7 @@ mod tests {
             )
         };
         assert!(e >= 0 && inner >= 0 && wake >= 0);
-        add_outer(e, inner, wake);
+        with(|r| add_outer(r, e, inner, wake));
         assert!(is_outer(e));
         assert_eq!(inner_of(e), Some(inner));
         // SAFETY: a plain integer.

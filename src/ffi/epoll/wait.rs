@@ -102,8 +102,20 @@ fn update(inner: c_int, fd: c_int, f: impl FnOnce(&mut Member)) {
     });
 }
 
-fn remove(inner: c_int, fd: c_int) {
-    sets::with(|r| r.inners.get_mut(&inner).map(|st| st.members.remove(&fd)));
+/// Drop member `fd` of `inner` if it is still the registration of `sock` (a socket registered anew
+/// at that number meanwhile stays).
+fn remove(inner: c_int, fd: c_int, sock: &std::sync::Arc<crate::secure::SecureSocket>) {
+    sets::with(|r| {
+        if let Some(st) = r.inners.get_mut(&inner) {
+            if st
+                .members
+                .get(&fd)
+                .is_some_and(|m| std::sync::Arc::ptr_eq(&m.sock, sock))
+            {
+                st.members.remove(&fd);
+            }
+        }
+    });
 }
 
 /// What `m` must be registered with in the inner set now: the program's events, plus what a parked
@@ -211,7 +223,7 @@ pub fn wait(
                 continue; // the parent's session: the kernel's readiness only
             }
             if m.sock.is_closed() {
-                remove(inner, fd);
+                remove(inner, fd, &m.sock);
                 continue;
             }
             if m.disarmed {
@@ -296,7 +308,7 @@ pub fn wait(
                 let r = if table::is_inherited(&m.sock) {
                     events
                 } else if m.sock.is_closed() {
-                    remove(inner, fd);
+                    remove(inner, fd, &m.sock);
                     0
                 } else if m.disarmed {
                     0
