@@ -107,7 +107,7 @@ demo: lib
 
 # The C examples of examples/ (docs/packaging.md), built against include/ and target/release into
 # target/examples-c/; `make test-examples` runs each against local servers (tests/examples.sh).
-EXAMPLES_C := deferred_handshake smtp_starttls https_get two_threads nonblocking_poll
+EXAMPLES_C := deferred_handshake smtp_starttls https_get two_threads nonblocking_poll epoll_many
 .PHONY: examples test-examples test-install
 examples: lib
 	@mkdir -p target/examples-c

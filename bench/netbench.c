@@ -12,6 +12,10 @@
  *   netbench source-client PORT BYTES  write(2) BYTES in 128 KiB pieces, shutdown(SHUT_WR), wait for
  *                                      the count, check it, print "SECONDS s" (from the first write to
  *                                      the count)
+ *   netbench epoll-server              as pingpong-server, driven by a level-triggered epoll loop (the
+ *                                      listening socket and the connection in one epoll set,
+ *                                      epoll_wait before each recv)
+ *   netbench epoll-client PORT N       as pingpong-client, with epoll_wait before each recv
  * Both sockets use TCP_NODELAY. Exit status 0 on success.
  *
  *   cc -O2 -o netbench bench/netbench.c
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +127,49 @@ int main(int argc, char **argv)
         close(s);
         return 0;
     }
+    if (strcmp(mode, "epoll-server") == 0) {
+        int c = listen_and_accept(), ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 7}, got[4];
+        char b;
+        ssize_t r = 1;
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0)
+            die("epoll");
+        while (r == 1) {
+            int n = epoll_wait(ep, got, 4, -1);
+            if (n != 1 || got[0].data.u64 != 7)
+                die("epoll_wait");
+            r = recv(c, &b, 1, 0);
+            if (r == 1 && send(c, &b, 1, 0) != 1)
+                die("send");
+        }
+        if (r < 0)
+            die("recv");
+        close(c);
+        close(ep);
+        return 0;
+    }
+    if (strcmp(mode, "epoll-client") == 0 && argc == 4) {
+        int s = connect_to(atoi(argv[2])), ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 9}, got[4];
+        long n = atol(argv[3]), i;
+        char b = 'x', back;
+        double t0;
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0)
+            die("epoll");
+        t0 = now();
+        for (i = 0; i < n; i++) {
+            if (send(s, &b, 1, 0) != 1)
+                die("send");
+            if (epoll_wait(ep, got, 4, -1) != 1 || got[0].data.u64 != 9)
+                die("epoll_wait");
+            if (recv(s, &back, 1, 0) != 1)
+                die("recv");
+        }
+        printf("SECONDS %.6f\n", now() - t0);
+        close(s);
+        close(ep);
+        return 0;
+    }
     if (strcmp(mode, "sink-server") == 0) {
         int c = listen_and_accept();
         uint64_t total = 0;
@@ -161,7 +209,8 @@ int main(int argc, char **argv)
         close(s);
         return 0;
     }
-    fprintf(stderr, "usage: %s pingpong-server | pingpong-client PORT N | sink-server | source-client PORT BYTES\n",
+    fprintf(stderr, "usage: %s pingpong-server | pingpong-client PORT N | epoll-server | epoll-client PORT N | "
+                    "sink-server | source-client PORT BYTES\n",
             argv[0]);
     return 2;
 }

@@ -7,10 +7,12 @@
 # RUNS times without and with tools/sslsock-run (server and client both preloaded, or neither),
 # alternating which goes first, after one untimed warm-up of each:
 #   pingpong   PINGPONG_N round trips of a 1-byte message (send/recv, TCP_NODELAY)
+#   epoll      PINGPONG_N round trips as pingpong, each side waiting in a level-triggered epoll_wait
+#              before each recv (an epoll-driven plain echo: epoll is interposed)
 #   transfer   TRANSFER_BYTES (1 GiB) one way in 128 KiB write(2)s, read(2) by the server
 # Prints a table with the medians and the ratio preload / no preload (time; above 1 = slower) and
-# writes bench/results/preload.csv. Goal: ping-pong ratio <= 1.02 (at most 2 % overhead).
-# Environment: RUNS (5), PINGPONG_N (200000), TRANSFER_BYTES (1073741824), CC (cc),
+# writes bench/results/preload.csv. Goal: ping-pong and epoll ratios <= 1.02 (at most 2 % overhead).
+# Environment: KINDS (pingpong epoll transfer), RUNS (5), PINGPONG_N (200000), TRANSFER_BYTES (1073741824), CC (cc),
 # BENCH_PIN: same (default: server and client both on CPU 0), split (server on CPU 1, client on
 # CPU 0) or none (taskset is not used).
 set -u
@@ -56,6 +58,7 @@ measure() {
     local kind=$1 wrap=$2 server client arg port out
     case $kind in
         pingpong) server=pingpong-server client=pingpong-client arg=$PINGPONG_N ;;
+        epoll) server=epoll-server client=epoll-client arg=$PINGPONG_N ;;
         transfer) server=sink-server client=source-client arg=$TRANSFER_BYTES ;;
     esac
     rm -f "$WORK/server.out"
@@ -82,7 +85,7 @@ echo "# library: $LIB ($(stat -c %y "$LIB" | cut -d. -f1))"
 mkdir -p "$(dirname "$OUT")"
 echo "benchmark,unit,runs,cpu_placement,no_preload_median_s,preload_median_s,ratio,no_preload_runs_s,preload_runs_s" >"$OUT"
 printf '%-10s %-26s %14s %14s %8s %s\n' benchmark size "no preload" preload ratio note
-for kind in pingpong transfer; do
+for kind in ${KINDS:-pingpong epoll transfer}; do
     measure "$kind" "" >/dev/null
     measure "$kind" "$RUN" >/dev/null
     plain=() pre=()
@@ -95,7 +98,7 @@ for kind in pingpong transfer; do
     done
     mp=$(median "${plain[@]}"); mq=$(median "${pre[@]}")
     ratio=$(awk -v a="$mp" -v b="$mq" 'BEGIN { printf "%.4f", b / a }')
-    if [ "$kind" = pingpong ]; then
+    if [ "$kind" != transfer ]; then
         size="$PINGPONG_N round trips"
         a=$(awk -v t="$mp" -v n="$PINGPONG_N" 'BEGIN { printf "%.2f us/rt", t / n * 1e6 }')
         b=$(awk -v t="$mq" -v n="$PINGPONG_N" 'BEGIN { printf "%.2f us/rt", t / n * 1e6 }')

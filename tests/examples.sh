@@ -6,6 +6,7 @@
 #   https_get         openssl s_server -WWW (a file of known size)
 #   two_threads       the line server in immediate-TLS mode (ECHO lines, QUIT)
 #   nonblocking_poll  the same
+#   epoll_many        the same (several connections from one epoll loop)
 #   deferred_handshake (the demo) the STARTTLS line server
 #
 # Also a refused certificate for smtp_starttls (wrong name) and https_get (another CA), and no
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.." || exit 2
 . tests/python-env.sh || exit 2   # PYTHON: a Python with cryptography (target/pyenv when needed)
 BIN=${EXAMPLES_BIN:-target/examples-c}
 
-for e in smtp_starttls https_get two_threads nonblocking_poll deferred_handshake; do
+for e in smtp_starttls https_get two_threads nonblocking_poll epoll_many deferred_handshake; do
     if [ ! -x "$BIN/$e" ]; then
         echo "examples: $BIN/$e is missing: run make examples" >&2
         exit 2
@@ -179,6 +180,19 @@ check "nonblocking_poll, default lines: the server's INFO answer and BYE" \
     in_order "$WORK/nonblocking-default.out" "$(grep -m1 '^TLSv1\.3 TLS_' "$WORK/nonblocking-default.out" | tr -d '\r')" "BYE" "(end of stream)"
 check "nonblocking_poll, default lines: exit 0" rc_is nonblocking-default 0
 
+# ---- epoll_many -----------------------------------------------------------------------------
+run epoll_many epoll 127.0.0.1 "$IMMEDIATE" 5 4
+o=$WORK/epoll.out
+check "epoll_many: exit 0" rc_is epoll 0
+check "epoll_many: every connection established" \
+    bash -c '[ "$(grep -c "^connection [0-4]: TLS established$" "$1")" = 5 ]' _ "$o"
+for c in 0 1 2 3 4; do
+    check "epoll_many: connection $c: its 4 echoes in order, BYE, the end of the stream (7-byte recvs)" \
+        in_order "$o" "connection $c: received:" "conn $c line 1" "conn $c line 2" "conn $c line 3" "conn $c line 4" \
+        "BYE" "(end of stream)"
+done
+check "epoll_many: the loop ended" hasx "$o" "all 5 connections done ($(grep -o '([0-9]* wake-ups)' "$o" | tr -d '()'))"
+
 # ---- deferred_handshake (make demo) ---------------------------------------------------------
 run deferred_handshake deferred 127.0.0.1 "$STARTTLS" localhost
 check "deferred_handshake: exit 0" rc_is deferred 0
@@ -213,8 +227,8 @@ sleep 0.3
 for s in smtp starttls immediate; do
     check "$s server: no plaintext after the handshake began" test "$(grep -c 'PLAINTEXT-LEAK' "$WORK/$s.log")" -eq 0
 done
-check "immediate server: every connection entered TLS at once (3 immediate, no greeting sent)" \
-    test "$(grep -c '^MODE .* immediate$' "$WORK/immediate.log")" -eq 3
+check "immediate server: every connection entered TLS at once (8 immediate: 3, and epoll_many's 5; no greeting sent)" \
+    test "$(grep -c '^MODE .* immediate$' "$WORK/immediate.log")" -eq 8
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -14,12 +14,13 @@ sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg sendfile sendfile64 splice __r
 __poll_chk sslsock_set_client_certificate sslsock_select_sized sslsock_fd_isset_sized pwritev pwritev64
 pwritev2 pwritev64v2 preadv preadv64 preadv2 preadv64v2 __write __read __send __close __connect __dup2 __fcntl
 closefrom socketpair pidfd_getfd SslCrackCertificate SslFreeCertificate ppoll __ppoll_chk pselect
-WSAEventSelect WSAEnumNetworkEvents WSACreateEvent WSACloseEvent WSASetEvent WSAResetEvent WSAWaitForMultipleEvents"
+WSAEventSelect WSAEnumNetworkEvents WSACreateEvent WSACloseEvent WSASetEvent WSAResetEvent WSAWaitForMultipleEvents
+epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2"
 # On 32-bit targets (ELF class 1), glibc's time64 names too: what the system headers make of setsockopt,
-# getsockopt, sendmsg, recvmsg, sendmmsg, recvmmsg, fcntl, select, pselect and ppoll under _TIME_BITS=64
+# getsockopt, sendmsg, recvmsg, sendmmsg, recvmmsg, fcntl, select, pselect, ppoll and epoll_pwait2 under _TIME_BITS=64
 # (src/ffi/time64.rs). A 64-bit library must not export them (nothing would call them).
 time64="__setsockopt64 __getsockopt64 __sendmsg64 __recvmsg64 __sendmmsg64 __recvmmsg64 __fcntl_time64
-__select64 __pselect64 __ppoll64"
+__select64 __pselect64 __ppoll64 __epoll_pwait2_time64"
 if [ "$(od -An -tu1 -j4 -N1 "$lib" | tr -d ' ')" = 1 ]; then
   expected="$expected $time64"
   echo "# $lib is a 32-bit library: the time64 names are expected"

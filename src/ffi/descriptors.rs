@@ -1,5 +1,6 @@
 //! Descriptors made, copied and destroyed: `dup`, `dup2`, `dup3`, `fcntl(F_DUPFD*)`, `close_range`,
-//! `closefrom`, `accept`, `accept4`, and the close path that `close`/`closesocket` share.
+//! `closefrom`, `accept`, `accept4`, and the close path that `close`/`closesocket` share. A copy of an
+//! epoll set that holds secure sockets shares its inner set (`epoll::copied`).
 //!
 //! A copy of a secure descriptor shares its TLS session; the session ends (close_notify) when its last
 //! descriptor is closed; a number that the kernel makes anew (`accept`, `dup`, a new `socket`) starts
@@ -65,6 +66,9 @@ fn share(old: c_int, new: c_int) {
 pub extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: plain integer.
     let new = plain("dup", unsafe { real::dup(fd) });
+    if new >= 0 {
+        super::epoll::copied(fd, new);
+    }
     if new >= 0 && (table::maybe_secure(fd) || table::maybe_secure(new)) {
         guard("dup", (), || {
             share(fd, new);
@@ -81,14 +85,19 @@ pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
         super::events::before_close(new);
     }
-    if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
+    let rc = if old == new || !(table::maybe_secure(old) || table::maybe_secure(new)) {
         // SAFETY: plain integers.
-        return plain("dup2", unsafe { real::dup2(old, new) });
+        plain("dup2", unsafe { real::dup2(old, new) })
+    } else {
+        guard("dup2", -1, || {
+            // SAFETY: plain integers.
+            replace("dup2", old, new, || unsafe { real::dup2(old, new) })
+        })
+    };
+    if rc >= 0 {
+        super::epoll::copied(old, new);
     }
-    guard("dup2", -1, || {
-        // SAFETY: plain integers.
-        replace("dup2", old, new, || unsafe { real::dup2(old, new) })
-    })
+    rc
 }
 
 /// Implements glibc `__dup2`, as `dup2`.
@@ -103,17 +112,22 @@ pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
         super::events::before_close(new);
     }
-    if old == new
+    let rc = if old == new
         || flags & !libc::O_CLOEXEC != 0
         || !(table::maybe_secure(old) || table::maybe_secure(new))
     {
         // SAFETY: plain integers; libc reports EINVAL and nothing changes.
-        return plain("dup3", unsafe { real::dup3(old, new, flags) });
+        plain("dup3", unsafe { real::dup3(old, new, flags) })
+    } else {
+        guard("dup3", -1, || {
+            // SAFETY: plain integers.
+            replace("dup3", old, new, || unsafe { real::dup3(old, new, flags) })
+        })
+    };
+    if rc >= 0 {
+        super::epoll::copied(old, new);
     }
-    guard("dup3", -1, || {
-        // SAFETY: plain integers.
-        replace("dup3", old, new, || unsafe { real::dup3(old, new, flags) })
-    })
+    rc
 }
 
 /// `dup2`/`dup3` with a secure descriptor on either side. The arguments are checked first, as the
@@ -207,6 +221,9 @@ pub fn fcntl_common(
 ) -> c_int {
     // SAFETY: the caller's arguments, passed through to libc's fcntl.
     let rc = plain(call, unsafe { f(fd, cmd, arg) });
+    if rc >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        super::epoll::copied(fd, rc);
+    }
     if rc >= 0
         && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC)
         && (table::maybe_secure(fd) || table::maybe_secure(rc))
@@ -283,7 +300,12 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
         // SAFETY: plain integers.
         match unsafe { real::close_range(first, last, flags) } {
             rc if rc < 0 => Err(Error::last_os("close_range")),
-            rc => Ok(rc),
+            rc => {
+                if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+                    super::epoll::forget_range(first, last);
+                }
+                Ok(rc)
+            }
         }
     })
 }
@@ -299,7 +321,10 @@ pub extern "C" fn closefrom(lowfd: c_int) {
         });
     }
     // SAFETY: a plain integer.
-    unsafe { real::closefrom(lowfd) }
+    unsafe { real::closefrom(lowfd) };
+    if crate::fork::secure_sockets_made() {
+        super::epoll::forget_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX);
+    }
 }
 
 /// A descriptor the kernel just made in a way that may copy another one sslsock did not see copied

@@ -113,8 +113,12 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 pub extern "C" fn close(fd: c_int) -> c_int {
     super::events::before_close(fd);
     match table::lookup(fd) {
-        // SAFETY: plain integer.
-        None => plain("close", unsafe { real::close(fd) }),
+        None => {
+            // An epoll set that holds secure sockets: its inner set goes with its last number.
+            super::epoll::forget(fd);
+            // SAFETY: plain integer.
+            plain("close", unsafe { real::close(fd) })
+        }
         Some(binding) => super::descriptors::close_secure(fd, &binding, "close")
             // SAFETY: plain integer (a stale number, now libc's).
             .unwrap_or_else(|| plain("close", unsafe { real::close(fd) })),

@@ -19,6 +19,7 @@ use crate::table::Binding;
 pub mod aliases;
 pub mod certificate;
 pub mod descriptors;
+pub mod epoll;
 pub mod events;
 pub mod extensions;
 pub mod files;

@@ -10,8 +10,8 @@
 //! - a socket closed by another thread during the wait ends it (POSIX: POLLNVAL; Winsock: WSAEINTR).
 //!
 //! `ppoll` and `pselect` go through the same engine, their signal mask installed by the kernel for
-//! each of its waits (`wait_masked`). `epoll` is not interposed: it reports kernel readiness only (see
-//! docs/api.md). A non-blocking `recv` after such a report answers WSAEWOULDBLOCK rather than block.
+//! each of its waits (`wait_masked`). `epoll` has its own engine (`ffi::epoll`), with the same
+//! readiness rules. A non-blocking `recv` after any report answers WSAEWOULDBLOCK rather than block.
 //!
 //! Sets with no secure descriptor go straight to libc; so does every call while no secure socket has
 //! been made in the process (not even the sets are looked at then).

@@ -3,7 +3,8 @@
 //! glibc's 64-bit-time aliases: `setsockopt` → `__setsockopt64`, `getsockopt` → `__getsockopt64`,
 //! `sendmsg` → `__sendmsg64`, `recvmsg` → `__recvmsg64`, `sendmmsg` → `__sendmmsg64`, `recvmmsg` →
 //! `__recvmmsg64`, `fcntl`/`fcntl64` → `__fcntl_time64`, `select` → `__select64`, `pselect` →
-//! `__pselect64`, `ppoll` → `__ppoll64`. Unexported, they would bypass sslsock altogether (SO_SECURE
+//! `__pselect64`, `ppoll` → `__ppoll64`, `epoll_pwait2` →
+//! `__epoll_pwait2_time64`. Unexported, they would bypass sslsock altogether (SO_SECURE
 //! would reach the kernel, which refuses it; a `fcntl(F_DUPFD)` copy of a secure socket would write
 //! plaintext through libc), so each is exported here and goes where its 32-bit-time name goes.
 //!
@@ -225,6 +226,30 @@ pub unsafe extern "C" fn __ppoll64(
     unsafe {
         ppoll_with(fds, nfds, timeout, sigmask, || {
             real::__ppoll64(fds, nfds, timeout, sigmask)
+        })
+    }
+}
+
+/// Implements glibc `__epoll_pwait2_time64` (`epoll_pwait2` under `_TIME_BITS=64`, its timeout a
+/// 64-bit `struct timespec`), as `epoll_pwait2`: secure sockets in the set are readable as sslsock
+/// sees them.
+///
+/// # Safety
+/// As libc's `epoll_pwait2`.
+#[no_mangle]
+pub unsafe extern "C" fn __epoll_pwait2_time64(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: *const Timespec64,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    // SAFETY: NULL or the caller's 64-bit timespec.
+    let parts = unsafe { timeout.as_ref() }.map(|t| (t.tv_sec, i64::from(t.tv_nsec)));
+    // SAFETY: the caller's arguments; libc's time64 function where libc answers.
+    unsafe {
+        super::epoll::pwait2_with(epfd, events, maxevents, parts, sigmask, || {
+            real::__epoll_pwait2_time64(epfd, events, maxevents, timeout, sigmask)
         })
     }
 }

@@ -128,6 +128,18 @@ real_functions! {
     ) -> c_int;
     /// libc `__ppoll_chk`.
     fn __ppoll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const libc::timespec, sigmask: *const libc::sigset_t, fdslen: size_t) -> c_int;
+    /// libc `epoll_create`.
+    fn epoll_create(size: c_int) -> c_int;
+    /// libc `epoll_create1`.
+    fn epoll_create1(flags: c_int) -> c_int;
+    /// libc `epoll_ctl`.
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> c_int;
+    /// libc `epoll_wait`.
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int) -> c_int;
+    /// libc `epoll_pwait`.
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: c_int, sigmask: *const libc::sigset_t) -> c_int;
+    /// libc `epoll_pwait2` (glibc 2.35).
+    fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const libc::timespec, sigmask: *const libc::sigset_t) -> c_int;
     /// libc `dup`.
     fn dup(fd: c_int) -> c_int;
     /// libc `dup2`.
@@ -245,6 +257,9 @@ real_functions! {
         timeout: *const super::time64::Timespec64,
         sigmask: *const libc::sigset_t
     ) -> c_int;
+    /// libc `__epoll_pwait2_time64` (`epoll_pwait2` under `_TIME_BITS=64`, glibc 2.35).
+    #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
+    fn __epoll_pwait2_time64(epfd: c_int, events: *mut libc::epoll_event, maxevents: c_int, timeout: *const super::time64::Timespec64, sigmask: *const libc::sigset_t) -> c_int;
     /// libc `__ppoll64` (`ppoll` under `_TIME_BITS=64`).
     #[cfg(all(target_pointer_width = "32", target_env = "gnu"))]
     fn __ppoll64(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const super::time64::Timespec64, sigmask: *const libc::sigset_t) -> c_int;

@@ -31,7 +31,7 @@ JOBS=${JOBS:-2}
 CASE_TIMEOUT=${CASE_TIMEOUT:-120}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 RERUN=${RERUN:-1}
-MODULES=${MODULES:-"test_socket test_select test_poll test_selectors test_ssl test_socketserver test_httplib test_smtplib test_imaplib test_ftplib test_urllib2_localnet test_asyncio"}
+MODULES=${MODULES:-"test_socket test_select test_poll test_epoll test_selectors test_ssl test_socketserver test_httplib test_smtplib test_imaplib test_ftplib test_urllib2_localnet test_asyncio"}
 # Local resources the listed modules gate some cases on (never "network": see above).
 USE=cpu,walltime
 
