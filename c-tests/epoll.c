@@ -572,6 +572,33 @@ static void closed_by_range(void)
     CHECK(close(f) == 0 && closesocket(s) == 0, "%s: close", what);
 }
 
+/* ---- 14: a socket put into the set while plain, made secure afterwards ---------------------------- */
+static void registered_while_plain(void)
+{
+    const char *what = "registered while plain";
+    SOCKADDR_IN sa;
+    int ep = epoll_create1(0), rc;
+    uint32_t got;
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+
+    CHECK(s != INVALID_SOCKET && add(ep, s, EPOLLIN, 31) == 0, "%s: socket() put into the set before SO_SECURE",
+          what);
+    CHECK(make_secure(s) == 0, "%s: SO_SECURE", what);
+    connect_addr(&sa, g_port);
+    CHECK(connect(s, (SOCKADDR *)&sa, sizeof sa) == 0, "%s: connect (immediate handshake)", what);
+    errno = 0;
+    rc = add(ep, s, EPOLLIN, 32);
+    CHECK(rc == -1 && errno == EEXIST, "%s: a second ADD is EEXIST, as the kernel answers (rc %d, errno %d)", what,
+          rc, errno);
+    echo_request(s, 100, what);
+    got = wait_for(ep, 31, 5000, F_WAIT, &rc);
+    CHECK(got & EPOLLIN, "%s: the first registration reports the echo (kernel readiness; rc %d)", what, rc);
+    drain_echo(s, 102, what);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) == 0, "%s: DEL of the first registration", what);
+    CHECK(add(ep, s, EPOLLIN, 33) == 0, "%s: then an ADD of the secure socket is taken", what);
+    CHECK(closesocket(s) == 0 && close(ep) == 0, "%s: close", what);
+}
+
 int main(void)
 {
     WSADATA wsa;
@@ -599,6 +626,7 @@ int main(void)
     closed_by_range();
     nonblocking_handshake();
     interrupted();
+    registered_while_plain();
     WSACleanup();
     return finish();
 }

@@ -140,6 +140,15 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
             // SAFETY: non-NULL, the caller's epoll_event.
             let ev = unsafe { event.read_unaligned() };
             let inner = inner_for(epfd)?;
+            // A socket the program put into E while it was plain (before SO_SECURE) is in E still: a
+            // second ADD is EEXIST, as the kernel answers. Found by adding it to E for a moment (the
+            // inner set's tag as data: a concurrent wait that sees it drains the inner set, harmlessly).
+            let mut probe = libc::epoll_event {
+                events: 0,
+                u64: sets::tag() | u64::from(inner as u32),
+            };
+            kernel_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut probe)?;
+            kernel_ctl(epfd, libc::EPOLL_CTL_DEL, fd, &mut probe)?;
             let mut ours = libc::epoll_event {
                 events: ev.events,
                 u64: fd as u64,
