@@ -422,8 +422,9 @@ static void plain_connect_and_accept(void)
     CHECK(WSAEventSelect(c1, cev, FD_CONNECT | FD_WRITE | FD_CLOSE) == 0, "plain connect: WSAEventSelect");
     rc = connect(c1, (SOCKADDR *)&sa, sizeof sa);
     err = WSAGetLastError();
-    CHECK(rc == 0 || err == WSAEWOULDBLOCK || err == WSAEINPROGRESS,
-          "plain connect: non-blocking connect (rc %d, err %d)", rc, err);
+    CHECK(rc == 0 || (err == WSAEWOULDBLOCK && errno == EINPROGRESS),
+          "plain connect: non-blocking connect gives WSAEWOULDBLOCK, errno EINPROGRESS, as on Windows and POSIX "
+          "(rc %d, err %d, errno %d)", rc, err, errno);
     CHECK(collect(c1, cev, FD_CONNECT | FD_WRITE, &all) && all.iErrorCode[FD_CONNECT_BIT] == 0,
           "plain connect: FD_CONNECT (error 0) and FD_WRITE (got 0x%lx, %d)", all.lNetworkEvents,
           all.iErrorCode[FD_CONNECT_BIT]);

@@ -244,6 +244,13 @@ pub fn record_os(what: &'static str) {
     });
 }
 
+/// As [`record_os`], with the Winsock code given: a plain non-blocking `connect` that libc answers
+/// with EINPROGRESS is WSAEWOULDBLOCK to Winsock (errno stays EINPROGRESS for POSIX code).
+pub fn record_os_as(what: &'static str, code: WsaCode) {
+    record_os(what);
+    let _ = LAST_CODE.try_with(|c| c.set(code.0));
+}
+
 /// `WSAGetLastError`.
 pub fn last_code() -> c_int {
     LAST_CODE.try_with(Cell::get).unwrap_or(0)

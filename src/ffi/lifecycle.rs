@@ -39,7 +39,17 @@ pub unsafe extern "C" fn connect(
     // SAFETY: the caller's arguments, passed through to libc.
     let libc_call = || unsafe { real::connect(fd, addr, len) };
     let rc = match table::lookup(fd) {
-        None => plain("connect", libc_call()),
+        None => {
+            let rc = libc_call();
+            if rc < 0 && crate::error::errno() == libc::EINPROGRESS {
+                // Windows: a non-blocking connect under way is WSAEWOULDBLOCK (CE code compares
+                // WSAGetLastError() with it); errno stays EINPROGRESS, as POSIX code expects.
+                crate::error::record_os_as("connect", crate::error::WsaCode::EWOULDBLOCK);
+                rc
+            } else {
+                plain("connect", rc)
+            }
+        }
         Some(binding) => on_secure(
             "connect",
             fd,
