@@ -17,10 +17,11 @@
 //! 4. kernel TLS's answers per protocol and cipher (`secure::records::kernel`);
 //! 5. the chains found trusted (`secure::verify`);
 //! 6. every shard of the descriptor table (`table::lock_all`);
-//! 7. the registry of epoll sets holding secure sockets (`ffi::epoll`).
+//! 7. the registry of epoll sets holding secure sockets (`ffi::epoll`);
+//! 8. the numbers of sslsock's own descriptors (`hidden`).
 //!
-//! None of these is ever held while taking one before it in this list (each of 2 to 7 is held only
-//! around its own map operations, and initialisations take none of 2 to 7), so `prepare` cannot
+//! None of these is ever held while taking one before it in this list (each of 2 to 8 is held only
+//! around its own map operations, and initialisations take none of 2 to 8), so `prepare` cannot
 //! deadlock with a running thread. Locks 1 to 5 are `std::sync::Mutex`: releasing one in the child is
 //! an atomic swap and at most a futex wake, never a walk of a user-space queue that a vanished thread
 //! may have been changing. Per-socket locks are not taken: a socket inherited by the child is never
@@ -70,6 +71,7 @@ extern "C" fn prepare() {
     crate::table::lock_all();
     #[cfg(not(miri))]
     crate::ffi::epoll::lock_for_fork();
+    crate::hidden::lock_for_fork();
     let held = Held {
         _shared: shared,
         _init: init,
@@ -81,6 +83,7 @@ extern "C" fn prepare() {
 
 /// Release what `prepare` took, in the reverse order.
 fn release() {
+    crate::hidden::unlock_for_fork();
     #[cfg(not(miri))]
     crate::ffi::epoll::unlock_for_fork();
     crate::table::unlock_all();

@@ -22,6 +22,7 @@ pub mod error;
 #[cfg(not(miri))]
 pub mod ffi;
 mod fork;
+mod hidden;
 mod locks;
 mod log;
 pub mod secure;

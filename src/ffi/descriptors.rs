@@ -82,6 +82,9 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
 /// `old`'s. Nothing changes when the call fails.
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new && crate::hidden::is_hidden(new) {
+        return taken("dup2", new);
+    }
     if old != new {
         super::events::before_close(new);
     }
@@ -100,6 +103,16 @@ pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     rc
 }
 
+/// `dup2`/`dup3` onto one of sslsock's own descriptors (`crate::hidden`): EBUSY, the kernel's answer
+/// when the number is being taken at the same moment (the program never had it).
+fn taken(call: &'static str, new: c_int) -> c_int {
+    crate::error::record(
+        &Error::os(libc::EBUSY, call)
+            .context(&format!("descriptor {new} is in use by sslsock itself")),
+    );
+    -1
+}
+
 /// Implements glibc `__dup2`, as `dup2`.
 #[no_mangle]
 pub extern "C" fn __dup2(old: c_int, new: c_int) -> c_int {
@@ -109,6 +122,9 @@ pub extern "C" fn __dup2(old: c_int, new: c_int) -> c_int {
 /// Implements Linux `dup3`, as `dup2` (flags: O_CLOEXEC only; `old == new` is EINVAL).
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old != new && crate::hidden::is_hidden(new) {
+        return taken("dup3", new);
+    }
     if old != new {
         super::events::before_close(new);
     }
@@ -283,7 +299,7 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && first <= last {
         super::events::before_close_range(first, last);
     }
-    if !table::any_secure() {
+    if !table::any_secure() && crate::hidden::in_range(first, last).is_empty() {
         // SAFETY: plain integers.
         return plain("close_range", unsafe {
             real::close_range(first, last, flags)
@@ -296,18 +312,23 @@ pub extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_
         }
         if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
             close_secure_range(first, last, "close_range");
+            // Before the kernel closes them: a set made at one of these numbers meanwhile is the
+            // program's own race, never an inner set lost.
+            super::epoll::forget_range(first, last);
         }
-        // SAFETY: plain integers.
-        match unsafe { real::close_range(first, last, flags) } {
-            rc if rc < 0 => Err(Error::last_os("close_range")),
-            rc => {
-                if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
-                    super::epoll::forget_range(first, last);
-                }
-                Ok(rc)
-            }
-        }
+        kernel_close_range(first, last, flags)
     })
+}
+
+/// The kernel's `close_range` around sslsock's own descriptors (`crate::hidden`).
+fn kernel_close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> Result<c_int> {
+    for (a, b) in crate::hidden::pieces(first, last) {
+        // SAFETY: plain integers.
+        if unsafe { real::close_range(a, b, flags) } < 0 {
+            return Err(Error::last_os("close_range"));
+        }
+    }
+    Ok(0)
 }
 
 /// Implements glibc `closefrom`: secure descriptors from `lowfd` on are closed as by `close` first.
@@ -320,10 +341,16 @@ pub extern "C" fn closefrom(lowfd: c_int) {
             Ok(())
         });
     }
-    // SAFETY: a plain integer.
-    unsafe { real::closefrom(lowfd) };
+    let first = lowfd.max(0) as libc::c_uint;
     if crate::fork::secure_sockets_made() {
-        super::epoll::forget_range(lowfd.max(0) as libc::c_uint, libc::c_uint::MAX);
+        super::epoll::forget_range(first, libc::c_uint::MAX);
+    }
+    if crate::hidden::in_range(first, libc::c_uint::MAX).is_empty() {
+        // SAFETY: a plain integer.
+        unsafe { real::closefrom(lowfd) };
+    } else {
+        // Around sslsock's own descriptors; closefrom reports nothing.
+        let _ = kernel_close_range(first, libc::c_uint::MAX, 0);
     }
 }
 

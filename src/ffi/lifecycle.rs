@@ -121,6 +121,9 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 /// WSAEINTR). If other descriptors share the session (`dup`), only this number is closed.
 #[no_mangle]
 pub extern "C" fn close(fd: c_int) -> c_int {
+    if crate::hidden::is_hidden(fd) {
+        return not_the_programs(fd, "close");
+    }
     super::events::before_close(fd);
     match table::lookup(fd) {
         None => {
@@ -135,6 +138,19 @@ pub extern "C" fn close(fd: c_int) -> c_int {
     }
 }
 
+/// One of sslsock's own descriptors (`crate::hidden`): not the program's to close, so the answer
+/// is the one for a number it never opened (EBADF; WSAENOTSOCK to Winsock).
+fn not_the_programs(fd: c_int, call: &'static str) -> c_int {
+    crate::error::record(
+        &Error::new(
+            WsaCode::ENOTSOCK,
+            format!("{call}: descriptor {fd} is not open (sslsock's own)"),
+        )
+        .with_errno(libc::EBADF),
+    );
+    -1
+}
+
 /// Implements glibc `__close`, as `close`.
 #[no_mangle]
 pub extern "C" fn __close(fd: c_int) -> c_int {
@@ -145,6 +161,9 @@ pub extern "C" fn __close(fd: c_int) -> c_int {
 /// descriptor that is not a socket.
 #[no_mangle]
 pub extern "C" fn closesocket(s: c_int) -> c_int {
+    if crate::hidden::is_hidden(s) {
+        return not_the_programs(s, "closesocket");
+    }
     super::events::before_close(s);
     if let Some(binding) = table::lookup(s) {
         if let Some(rc) = super::descriptors::close_secure(s, &binding, "closesocket") {

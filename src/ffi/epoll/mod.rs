@@ -19,6 +19,7 @@ mod sets;
 mod wait;
 
 use std::ffi::c_int;
+use std::sync::Arc;
 
 use super::{guard, plain};
 use crate::error::{Error, Result};
@@ -61,25 +62,37 @@ fn kernel_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) 
     }
 }
 
-/// The inner set of program set `epfd`, made (and registered in `epfd`) if it has none yet. Fails as
-/// the kernel's `epoll_ctl` on `epfd` would (EBADF, EINVAL for a number that is not an epoll set).
-fn inner_for(epfd: c_int) -> Result<c_int> {
-    if let Some(inner) = sets::inner_of(epfd) {
-        return Ok(inner);
+/// The inner set of program set `epfd`, made (and registered in `epfd`) if it has none yet, kept
+/// open while the caller holds it. Fails as the kernel's `epoll_ctl` on `epfd` would (EBADF, EINVAL
+/// for a number that is not an epoll set).
+fn inner_for(epfd: c_int) -> Result<Arc<sets::Fds>> {
+    if let Some(fds) = sets::inner_kept(epfd) {
+        return Ok(fds);
     }
     // Made under the registry's lock, so that two threads adding to one set make one inner set.
     let mut locked = sets::lock();
     let reg = locked.get_or_insert_with(sets::Registry::default);
-    if let Some(&inner) = reg.outers.get(&epfd) {
-        return Ok(inner);
+    if let Some(st) = reg.outers.get(&epfd).and_then(|i| reg.inners.get(i)) {
+        return Ok(st.fds.clone());
     }
     // SAFETY: plain integers.
     let inner = unsafe { real::epoll_create1(libc::EPOLL_CLOEXEC) };
     if inner < 0 {
         return Err(Error::last_os("epoll_ctl: epoll_create1 (inner set)"));
     }
+    let inner = crate::hidden::hide(inner);
     // SAFETY: plain integers.
     let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if wake < 0 {
+        let e = Error::last_os("epoll_ctl: eventfd (inner set)");
+        crate::hidden::close(inner);
+        return Err(e);
+    }
+    // From here on both close with `fds` (sslsock's own: `crate::hidden`).
+    let fds = Arc::new(sets::Fds {
+        inner,
+        wake: crate::hidden::hide(wake),
+    });
     let mut wake_ev = libc::epoll_event {
         events: libc::EPOLLIN as u32,
         u64: sets::WAKE,
@@ -88,30 +101,18 @@ fn inner_for(epfd: c_int) -> Result<c_int> {
         events: libc::EPOLLIN as u32,
         u64: sets::tag() | u64::from(inner as u32),
     };
-    let made = if wake < 0 {
-        Err(Error::last_os("epoll_ctl: eventfd (inner set)"))
-    } else {
-        kernel_ctl(inner, libc::EPOLL_CTL_ADD, wake, &mut wake_ev)
-            .and_then(|_| kernel_ctl(epfd, libc::EPOLL_CTL_ADD, inner, &mut inner_ev))
-    };
-    if let Err(e) = made {
-        // SAFETY: descriptors made just above, no one else has them.
-        unsafe {
-            real::close(inner);
-            if wake >= 0 {
-                real::close(wake);
-            }
-        }
-        return Err(e);
-    }
-    sets::add_outer(reg, epfd, inner, wake);
-    Ok(inner)
+    kernel_ctl(inner, libc::EPOLL_CTL_ADD, fds.wake, &mut wake_ev)?;
+    kernel_ctl(epfd, libc::EPOLL_CTL_ADD, inner, &mut inner_ev)?;
+    sets::add_outer(reg, epfd, fds.clone());
+    Ok(fds)
 }
 
 /// `epoll_ctl` with a secure socket or on a set that has an inner set.
 fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> Result<c_int> {
     let sock = table::socket(fd);
-    let inner = sets::inner_of(epfd);
+    // Kept open until this call returns, even if another thread closes the program's set meanwhile.
+    let kept = sets::inner_kept(epfd);
+    let inner = kept.as_ref().map(|k| k.inner);
     // Whether `fd` is registered in the inner set with the socket it has now.
     let member = |inner: c_int| {
         sets::with(|r| {
@@ -139,7 +140,8 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
             }
             // SAFETY: non-NULL, the caller's epoll_event.
             let ev = unsafe { event.read_unaligned() };
-            let inner = inner_for(epfd)?;
+            let kept = inner_for(epfd)?;
+            let inner = kept.inner;
             // A socket the program put into E while it was plain (before SO_SECURE) is in E still: a
             // second ADD is EEXIST, as the kernel answers. Found by adding it to E for a moment (the
             // inner set's tag as data: a concurrent wait that sees it drains the inner set, harmlessly).
@@ -264,18 +266,20 @@ unsafe fn wait_common(
     }
     if sets::is_holder(epfd) {
         for held in sets::held_by(epfd) {
-            if let Some(inner) = sets::inner_of(held) {
-                wait::refresh(inner);
+            if let Some(kept) = sets::inner_kept(held) {
+                wait::refresh(kept.inner);
             }
         }
     }
-    let Some(inner) = sets::inner_of(epfd) else {
+    // Kept open for the whole wait, even if another thread closes the program's set meanwhile (as
+    // Linux allows): the wait never touches a number closed and reused under it.
+    let Some(kept) = sets::inner_kept(epfd) else {
         return plain(call, libc_call());
     };
     guard(call, -1, || {
         // SAFETY: the caller vouches for `maxevents` entries at `events` (the kernel writes as many).
         let out = unsafe { std::slice::from_raw_parts_mut(events, maxevents as usize) };
-        wait::wait(epfd, inner, out, deadline, flavor).map(|n| n as c_int)
+        wait::wait(epfd, kept.inner, out, deadline, flavor).map(|n| n as c_int)
     })
 }
 

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::secure::SecureSocket;
-use crate::sys::real;
 
 const BITMAP_FDS: usize = 1 << 20;
 
@@ -111,6 +110,23 @@ pub struct Member {
     pub held_reported: bool,
 }
 
+/// The descriptors of one inner set (sslsock's own: `crate::hidden`), closed when the last user lets
+/// go: the registry, or a wait or `epoll_ctl` still under way on another thread when the program
+/// closed its set. So no call ever touches their numbers after they were closed and reused.
+pub struct Fds {
+    /// The inner epoll set.
+    pub inner: c_int,
+    /// Its eventfd.
+    pub wake: c_int,
+}
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        crate::hidden::close(self.inner);
+        crate::hidden::close(self.wake);
+    }
+}
+
 /// One inner set.
 pub struct Inner {
     /// The inner set's eventfd, raised while a level-triggered member holds data the kernel cannot
@@ -118,6 +134,8 @@ pub struct Inner {
     pub wake: c_int,
     /// Members by descriptor number.
     pub members: HashMap<c_int, Member>,
+    /// Its descriptors, shared with the calls using them now.
+    pub fds: Arc<Fds>,
 }
 
 /// The registry.
@@ -251,12 +269,24 @@ pub fn inner_of(epfd: c_int) -> Option<c_int> {
     with(|r| r.outers.get(&epfd).copied())
 }
 
-/// Record in the locked registry `r` that program set `epfd` now has inner set `inner` (with eventfd
-/// `wake`).
-pub fn add_outer(r: &mut Registry, epfd: c_int, inner: c_int, wake: c_int) {
+/// The descriptors of program set `epfd`'s inner set, kept open for as long as the caller holds them.
+pub fn inner_kept(epfd: c_int) -> Option<Arc<Fds>> {
+    if !is_outer(epfd) {
+        return None;
+    }
+    with(|r| {
+        let inner = r.outers.get(&epfd)?;
+        r.inners.get(inner).map(|st| st.fds.clone())
+    })
+}
+
+/// Record in the locked registry `r` that program set `epfd` now has the inner set of `fds`.
+pub fn add_outer(r: &mut Registry, epfd: c_int, fds: Arc<Fds>) {
+    let inner = fds.inner;
     r.inners.entry(inner).or_insert_with(|| Inner {
-        wake,
+        wake: fds.wake,
         members: HashMap::new(),
+        fds,
     });
     if r.outers.insert(epfd, inner).is_none() {
         mark(epfd, true);
@@ -278,15 +308,11 @@ pub fn forget(epfd: c_int) {
         if r.outers.values().any(|&i| i == inner) {
             return None;
         }
-        r.inners.remove(&inner).map(|st| (inner, st.wake))
+        r.inners.remove(&inner)
     });
-    if let Some((inner, wake)) = closing {
-        // SAFETY: plain integers: descriptors this module made and no one else has.
-        unsafe {
-            real::close(inner);
-            real::close(wake);
-        }
-    }
+    // Its descriptors close here, outside the lock, unless a call on another thread still uses them
+    // (then when it lets go).
+    drop(closing);
 }
 
 /// `new` is now a copy of `old` (`dup`, `dup2`, `dup3`, `fcntl(F_DUPFD*)`, made by the kernel): what
@@ -312,6 +338,7 @@ pub fn copied(old: c_int, new: c_int) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::real;
 
     #[test]
     fn bits_count_what_they_hold() {
@@ -343,12 +370,12 @@ mod tests {
         let (e, inner, wake) = unsafe {
             (
                 real::epoll_create1(libc::EPOLL_CLOEXEC),
-                real::epoll_create1(libc::EPOLL_CLOEXEC),
-                libc::eventfd(0, libc::EFD_CLOEXEC),
+                crate::hidden::hide(real::epoll_create1(libc::EPOLL_CLOEXEC)),
+                crate::hidden::hide(libc::eventfd(0, libc::EFD_CLOEXEC)),
             )
         };
         assert!(e >= 0 && inner >= 0 && wake >= 0);
-        with(|r| add_outer(r, e, inner, wake));
+        with(|r| add_outer(r, e, Arc::new(Fds { inner, wake })));
         assert!(is_outer(e));
         assert_eq!(inner_of(e), Some(inner));
         // SAFETY: a plain integer.

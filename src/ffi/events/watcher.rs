@@ -72,7 +72,7 @@ fn ensure(st: &mut State) {
     if let Some(inherited) = st.watcher.take() {
         // The parent's watcher: its eventfd here is the child's copy, closed; no thread runs.
         super::mark(inherited.wake_fd, false);
-        let _ = fd::close(inherited.wake_fd);
+        crate::hidden::close(inherited.wake_fd);
     }
     st.polling.clear();
     register_fork_handlers();
@@ -86,6 +86,9 @@ fn ensure(st: &mut State) {
         );
         return;
     }
+    // sslsock's own (`crate::hidden`): no `close`, `close_range`, `closefrom` or `dup2` of the
+    // program's can take its number while the watcher writes to it.
+    let wake_fd = crate::hidden::hide(wake_fd);
     let spawned = std::thread::Builder::new()
         .name("sslsock-events".into())
         .spawn(move || run(wake_fd));
@@ -101,7 +104,7 @@ fn ensure(st: &mut State) {
         }
         Err(e) => {
             log!(Level::Error, "WSAEventSelect: no watcher thread: {e}");
-            let _ = fd::close(wake_fd);
+            crate::hidden::close(wake_fd);
         }
     }
 }
