@@ -83,6 +83,10 @@ pub(crate) struct Selection {
     phase: Phase,
     /// The end of the stream (or a failure) has been seen: nothing more to read.
     at_end: bool,
+    /// The socket hung up (poll reported POLLHUP or POLLERR, without POLLPRI, while FD_OOB was
+    /// waited for): no urgent data can come any more, so FD_OOB is not waited for until its
+    /// re-enabling call (poll would report the hang-up at once every round, recording nothing).
+    hung_up: bool,
 }
 
 impl Selection {
@@ -110,7 +114,9 @@ pub(crate) struct State {
     selections: BTreeMap<c_int, Selection>,
     next_id: u64,
     watcher: Option<watcher::Running>,
-    /// The numbers the watcher is waiting on or looking at now (empty when it is between rounds).
+    /// The numbers the watcher is touching now: every number of its round while it waits on them,
+    /// then only the one whose socket it is looking at (empty between two looks and between rounds).
+    /// A `close` of a number waits while it is here, and only then.
     polling: Vec<c_int>,
 }
 
@@ -121,7 +127,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     polling: Vec::new(),
 });
 
-/// Signalled when the watcher ends a round (a closing thread waits for it).
+/// Signalled when numbers leave `State::polling` (a closing thread waits for it).
 static ROUND_DONE: Condvar = Condvar::new();
 
 /// The state. (No panic happens while it is held; the maps are consistent after every operation.)
@@ -191,6 +197,9 @@ fn reenable(fd: c_int, bits: c_int) {
     let mut st = state();
     if let Some(sel) = st.selections.get_mut(&fd) {
         sel.enabled |= bits & sel.mask;
+        if bits & FD_OOB != 0 {
+            sel.hung_up = false;
+        }
         watcher::wake(&mut st);
     }
 }
@@ -249,6 +258,7 @@ fn inherit(fd: c_int, new: c_int) {
                 errors: [0; FD_MAX_EVENTS],
                 phase: Phase::Connected,
                 at_end: false,
+                hung_up: false,
             },
         );
         mark(new, true);
@@ -271,6 +281,7 @@ pub fn after_connect(fd: c_int, rc: c_int) {
         return;
     };
     sel.at_end = false;
+    sel.hung_up = false;
     match WsaCode(code) {
         WsaCode(0) => {
             sel.phase = Phase::Connected;
@@ -297,8 +308,10 @@ pub fn after_connect(fd: c_int, rc: c_int) {
 }
 
 /// Before `close`/`closesocket`/`dup2` onto `fd`: the selection ends, and once this returns the
-/// watcher no longer looks at the number (it is woken, and this waits for the end of its round), so
-/// it never touches a number that was closed or given to something else.
+/// watcher no longer looks at the number (it is woken from its wait, and this waits until it no
+/// longer touches the number: the end of its wait, or of its look at this very socket; never for its
+/// look at another socket, whose certificate hook may wait for the closing thread), so it never
+/// touches a number that was closed or given to something else.
 #[inline]
 pub fn before_close(fd: c_int) {
     if selected(fd) {
@@ -430,6 +443,7 @@ pub unsafe extern "C" fn WSAEventSelect(
                 errors: [0; FD_MAX_EVENTS],
                 phase,
                 at_end: false,
+                hung_up: false,
             },
         );
         mark(s, true);

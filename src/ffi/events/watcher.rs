@@ -3,17 +3,21 @@
 //! selected socket.
 //!
 //! Each round it takes, under the state lock, what every selection still waits for (FD_READ: POLLIN;
-//! FD_CLOSE: POLLRDHUP; FD_WRITE: POLLOUT; FD_OOB: POLLPRI; FD_ACCEPT: POLLIN on a listening socket; a
-//! connect under way: POLLOUT, or what its handshake needs) and marks those numbers as being watched
-//! (`State::polling`); then it waits, without the lock, with the readiness engine of `poll`
-//! (`poll::wait`: a secure socket is readable when sslsock holds data, the end or a failure, never for
-//! part of a record), on those sockets and on an eventfd that wakes it when selections change. What
-//! it found is looked at (a peek tells data from the end of the stream; a connect under way is moved
-//! on, handshake included), then recorded under the lock into the selection it looked at, if that
-//! selection still exists, and the socket's event is set. Then the round ends (`ROUND_DONE`).
+//! FD_CLOSE: POLLRDHUP; FD_WRITE: POLLOUT; FD_OOB: POLLPRI, until the socket hung up; FD_ACCEPT: POLLIN
+//! on a listening socket; a connect under way: POLLOUT, or what its handshake needs) and marks those
+//! numbers as being watched (`State::polling`); then it waits, without the lock, with the readiness
+//! engine of `poll` (`poll::wait`: a secure socket is readable when sslsock holds data, the end or a
+//! failure, never for part of a record), on those sockets and on an eventfd that wakes it when
+//! selections change. Once the wait is over no number is watched any more (`ROUND_DONE`); then each
+//! socket with something found is looked at in turn (a peek tells data from the end of the stream; a
+//! connect under way is moved on, handshake included, which may run the program's certificate hook
+//! here), its number watched again during that look only, and only if its selection still exists;
+//! what the look found is recorded under the lock into the selection it looked at, if that selection
+//! still exists, and the socket's event is set.
 //!
-//! A `close` of a selected number ends the selection first and waits for the end of the round that
-//! watches it (`before_close`): the watcher never touches a number after it was closed.
+//! A `close` of a selected number ends the selection first and waits while the number is watched
+//! (`before_close`): the watcher never touches a number after it was closed, and a close waits
+//! neither for the watcher's looks at other sockets nor for their certificate hooks.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_int;
@@ -117,6 +121,8 @@ pub fn forget_number(st: &mut State, fd: c_int) {
         super::mark(fd, false);
         st.watcher = None;
         st.polling.clear();
+        // A close waiting for the retired watcher waits no more.
+        ROUND_DONE.notify_all();
     }
 }
 
@@ -125,6 +131,13 @@ fn still_current(st: &State, wake_fd: c_int) -> bool {
     st.watcher
         .as_ref()
         .is_some_and(|w| w.wake_fd == wake_fd && w.is_ours())
+}
+
+/// Whether the selection `entry` was taken from still exists (not ended, not replaced).
+fn still_selected(st: &State, entry: &Entry) -> bool {
+    st.selections
+        .get(&entry.fd)
+        .is_some_and(|sel| sel.id == entry.id)
 }
 
 /// One socket the watcher waits on this round.
@@ -142,6 +155,8 @@ struct Found {
     records: Vec<(c_int, c_int)>,
     phase: Option<Phase>,
     at_end: bool,
+    /// Poll reported a hang-up (or failure) without urgent data: FD_OOB is waited for no more.
+    hung_up: bool,
     /// The number is no open socket any more: the selection ends.
     gone: bool,
 }
@@ -166,7 +181,9 @@ fn interest(sel: &Selection) -> i16 {
             if on & FD_WRITE != 0 {
                 events |= libc::POLLOUT;
             }
-            if on & FD_OOB != 0 {
+            // POLLHUP/POLLERR come whatever is asked: a hung-up socket polled for urgent data it can
+            // no longer get would wake the watcher at once every round.
+            if !sel.hung_up && on & FD_OOB != 0 {
                 events |= libc::POLLPRI;
             }
             events
@@ -209,49 +226,70 @@ fn run(wake_fd: c_int) {
         if poll::wait(&mut fds, None, OnClosed::Invalid).is_err() {
             fds.iter_mut().for_each(|p| p.revents = 0);
         }
-        if !still_current(&state(), wake_fd) {
-            return; // retired while it waited: its eventfd may be another object's number now
+        {
+            let mut st = state();
+            if !still_current(&st, wake_fd) {
+                return; // retired while it waited: its eventfd may be another object's number now
+            }
+            // The wait is over: a close waits no more, unless the watcher looks at its number below.
+            st.polling.clear();
         }
+        ROUND_DONE.notify_all();
         if fds[0].revents != 0 {
             let mut count = 0u64;
             // SAFETY: reads 8 bytes into a u64 of ours from our (non-blocking) eventfd.
             let _ = unsafe { real::read(wake_fd, (&mut count as *mut u64).cast(), 8) };
         }
-        let found: Vec<(&Entry, Found)> = entries
-            .iter()
-            .zip(&fds[1..])
-            .filter(|(_, p)| p.revents != 0)
-            .map(|(e, p)| (e, look(e, p.revents)))
-            .collect();
-        let mut st = state();
-        if !still_current(&st, wake_fd) {
-            return;
-        }
-        for (entry, found) in found {
-            let Some(sel) = st.selections.get_mut(&entry.fd) else {
-                continue;
-            };
-            if sel.id != entry.id {
+        for (entry, p) in entries.iter().zip(&fds[1..]) {
+            if p.revents == 0 {
                 continue;
             }
-            if found.gone {
-                remove_locked(&mut st, entry.fd);
-                continue;
-            }
-            if let Some(phase) = found.phase {
-                sel.phase = phase;
-                if phase == Phase::Connected {
-                    sel.enabled |= sel.mask & (FD_WRITE | FD_READ | FD_CLOSE | FD_OOB);
+            {
+                let mut st = state();
+                if !still_current(&st, wake_fd) {
+                    return;
                 }
+                if !still_selected(&st, entry) {
+                    continue; // ended (closed, perhaps) since the wait: the number is not touched
+                }
+                st.polling.push(entry.fd);
             }
-            sel.at_end |= found.at_end;
-            for (bits, code) in found.records {
-                sel.record(bits, code);
+            let found = look(entry, p.revents);
+            let mut st = state();
+            if !still_current(&st, wake_fd) {
+                return;
             }
+            st.polling.retain(|&n| n != entry.fd);
+            record(&mut st, entry, found);
+            drop(st);
+            ROUND_DONE.notify_all();
         }
-        st.polling.clear();
-        drop(st);
-        ROUND_DONE.notify_all();
+    }
+}
+
+/// Record what a look found on `entry`'s socket (state locked), into the selection it looked at if
+/// that selection still exists.
+fn record(st: &mut State, entry: &Entry, found: Found) {
+    let Some(sel) = st.selections.get_mut(&entry.fd) else {
+        return;
+    };
+    if sel.id != entry.id {
+        return;
+    }
+    if found.gone {
+        remove_locked(st, entry.fd);
+        return;
+    }
+    if let Some(phase) = found.phase {
+        sel.phase = phase;
+        if phase == Phase::Connected {
+            sel.enabled |= sel.mask & (FD_WRITE | FD_READ | FD_CLOSE | FD_OOB);
+        }
+    }
+    sel.at_end |= found.at_end;
+    sel.hung_up |= found.hung_up;
+    for (bits, code) in found.records {
+        sel.record(bits, code);
     }
 }
 
@@ -264,7 +302,7 @@ fn pending_error(fd: c_int) -> c_int {
 }
 
 /// What `revents` means for the socket of `entry` (the number is still the selection's: a close
-/// waits for the end of this round).
+/// waits while it is in `State::polling`, i.e. for the end of this look).
 fn look(entry: &Entry, revents: i16) -> Found {
     let mut found = Found::default();
     if revents & libc::POLLNVAL != 0 {
@@ -323,8 +361,12 @@ fn look(entry: &Entry, revents: i16) -> Found {
             if entry.events & libc::POLLOUT != 0 && revents & (libc::POLLOUT | TROUBLE) != 0 {
                 found.records.push((FD_WRITE, 0));
             }
-            if entry.events & libc::POLLPRI != 0 && revents & libc::POLLPRI != 0 {
-                found.records.push((FD_OOB, 0));
+            if entry.events & libc::POLLPRI != 0 {
+                if revents & libc::POLLPRI != 0 {
+                    found.records.push((FD_OOB, 0));
+                } else if revents & TROUBLE != 0 {
+                    found.hung_up = true;
+                }
             }
         }
     }
