@@ -417,7 +417,7 @@ fn register_fork_handlers() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         // SAFETY: the three handlers are `extern "C" fn()` that stay valid for the life of the process.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
     });
 }
 
@@ -432,4 +432,22 @@ extern "C" fn prepare() {
 /// After `fork`, in parent and child: the state lock is released.
 extern "C" fn release() {
     let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+}
+
+/// After `fork`, in the child: the parent's selections are the parent's, so the child starts with
+/// none (it makes its own). Their event objects are not touched, not even released: a thread of the
+/// parent's, which the child does not have, may have held one's mutex at the fork, and setting it
+/// would hang the child. Then the state lock is released.
+extern "C" fn child() {
+    let _ = HELD.try_with(|h| {
+        if let Some(st) = h.borrow_mut().as_mut() {
+            let inherited: Vec<c_int> = st.selections.keys().copied().collect();
+            for fd in inherited {
+                st.selections.remove(&fd);
+                super::mark(fd, false);
+            }
+            st.polling.clear();
+        }
+    });
+    release();
 }
