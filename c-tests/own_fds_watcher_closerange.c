@@ -27,21 +27,32 @@ int main(void)
     usleep(100000);
     char path[64], link[64];
     int wake = -1;
-    for (int fd = 3; fd < 64; fd++) {
+    for (int fd = 3; fd < 65536; fd++) {
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(path, link, sizeof link - 1);
         if (n > 0) { link[n] = 0; if (strstr(link, "eventfd")) { wake = fd; break; } }
     }
-    note("watcher eventfd = %d (probe said %d)", wake, probe);
+    note("watcher eventfd = %d (next free number was %d)", wake, probe);
+    CHECK(wake >= 3, "the watcher's eventfd is found (%d)", wake);
+    if (wake < 3)
+        return finish();
     WSAEventSelect(sp[0], ev, 0);
-    /* The program closes "everything from the watcher's number up" (a daemon's close_range(3, ~0U)). */
-    int lo = wake;
+    /* The program closes everything from 3 up, the watcher's number included (a daemon's
+     * close_range(3, ~0U)); sslsock's own descriptor must survive it. */
+    int lo = 3;
 #ifdef USE_CLOSEFROM
     closefrom(lo);
 #else
     CHECK(close_range((unsigned)lo, ~0U, 0) == 0, "close_range(%d, ~0U)", lo);
 #endif
-    /* A new connection at the freed number: a secure socket to the line server. */
+    snprintf(path, sizeof path, "/proc/self/fd/%d", wake);
+    {
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        link[n > 0 ? n : 0] = 0;
+    }
+    CHECK(strstr(link, "eventfd") != NULL, "the watcher's eventfd %d is still open after the range close (%s)", wake,
+          link);
+    /* A new connection at a freed number: a secure socket to the line server. */
     SOCKADDR_IN sa;
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     note("secure socket got number %d", (int)s);
@@ -58,5 +69,7 @@ int main(void)
     /* Is the session still intact? */
     int ok = echo_roundtrip(s, "hello after close_range");
     CHECK(ok, "echo round trip on the secure socket at the reused number");
+    CHECK(closesocket(s) == 0 && close(sp2[0]) == 0 && close(sp2[1]) == 0, "close");
+    CHECK(WSACloseEvent(ev) && WSACloseEvent(ev2), "WSACloseEvent of both events");
     return finish();
 }
