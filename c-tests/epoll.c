@@ -427,6 +427,13 @@ static void nested(void)
     CHECK(closesocket(s) == 0 && close(ep) == 0 && close(outer) == 0, "%s: close", what);
 }
 
+/* Whether the program runs under valgrind (its preload is in LD_PRELOAD). */
+static int under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload");
+}
+
 /* ---- 11 ------------------------------------------------------------------------------------- */
 static void bad_arguments(void)
 {
@@ -454,13 +461,17 @@ static void bad_arguments(void)
     EXPECT(epoll_ctl(-1, EPOLL_CTL_ADD, s, &ev), EBADF);
     EXPECT(epoll_ctl(p[1], EPOLL_CTL_ADD, s, &ev), EINVAL);
     EXPECT(epoll_wait(ep, evs, 0, 0), EINVAL);
-    EXPECT(epoll_wait(ep, evs, minus_one, 0), EINVAL);
+    /* valgrind checks the events array of the system call itself and reports these two deliberate
+     * misuses (a negative count, a NULL array) before the kernel answers: left out under it. */
+    if (!under_valgrind())
+        EXPECT(epoll_wait(ep, evs, minus_one, 0), EINVAL);
     EXPECT(epoll_wait(p[0], evs, 2, 0), EINVAL);
     EXPECT(epoll_wait(-1, evs, 2, 0), EBADF);
     if (!g_no_pwait2)
         EXPECT(epoll_pwait2(ep, evs, 2, &neg, NULL), EINVAL);
     CHECK(write(p[1], "z", 1) == 1, "%s: something to report", what);
-    EXPECT(epoll_wait(ep, null_events, 2, 0), EFAULT);
+    if (!under_valgrind())
+        EXPECT(epoll_wait(ep, null_events, 2, 0), EFAULT);
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) == 0, "%s: DEL of the secure socket", what);
     EXPECT(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL), ENOENT);
     EXPECT(modify(ep, s, EPOLLIN, 11), ENOENT);
