@@ -156,6 +156,6 @@ mod tests {
         close(fd);
         assert!(!is_hidden(fd));
         // SAFETY: F_GETFD on a closed number only answers EBADF.
-        assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) }, -1);
+        assert_eq!(unsafe { real::fcntl(fd, libc::F_GETFD, 0) }, -1);
     }
 }

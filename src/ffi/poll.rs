@@ -40,7 +40,7 @@ pub enum OnClosed {
 }
 
 /// The time left until `deadline`, in poll's milliseconds (rounded up; -1 for none).
-fn millis_until(deadline: Option<Instant>) -> c_int {
+pub(super) fn millis_until(deadline: Option<Instant>) -> c_int {
     match deadline {
         None => -1,
         Some(d) => d
@@ -245,6 +245,29 @@ fn kernel_takes(nfds: libc::nfds_t) -> Result<()> {
     Ok(())
 }
 
+/// The program's `pollfd` array when one of its descriptors may be secure (None: libc's call
+/// answers). `nfds` above the RLIMIT_NOFILE soft limit is EINVAL before any entry is read, as libc's.
+///
+/// # Safety
+/// `fds` valid for `nfds` entries.
+unsafe fn secure_entries<'a>(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+) -> Result<Option<&'a mut [libc::pollfd]>> {
+    kernel_takes(nfds)?;
+    let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
+        &mut []
+    } else {
+        // SAFETY: the caller vouches for `nfds` entries at `fds`, and the kernel would read as many
+        // (nfds is within RLIMIT_NOFILE).
+        unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
+    };
+    Ok(entries
+        .iter()
+        .any(|p| table::maybe_secure(p.fd))
+        .then_some(entries))
+}
+
 /// Implements POSIX `poll`. While no secure socket has been made in the process, and whenever none is
 /// among `fds`: libc's `poll` itself. Otherwise the secure sockets' readiness is sslsock's (see the
 /// module's note). `fds` is read only as far as the kernel would: `nfds` above the RLIMIT_NOFILE soft
@@ -259,18 +282,11 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
         return plain("poll", unsafe { real::poll(fds, nfds, timeout) });
     }
     guard("poll", SOCKET_ERROR, || {
-        kernel_takes(nfds)?;
-        let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
-            &mut []
-        } else {
-            // SAFETY: the caller vouches for `nfds` entries at `fds`, and the kernel would read as
-            // many (nfds is within RLIMIT_NOFILE).
-            unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
-        };
-        if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+        // SAFETY: `fds` valid for `nfds` entries (the caller's promise to `poll`).
+        let Some(entries) = (unsafe { secure_entries(fds, nfds) })? else {
             // SAFETY: the caller's arguments, passed through.
             return Ok(plain("poll", unsafe { real::poll(fds, nfds, timeout) }));
-        }
+        };
         let deadline =
             (timeout >= 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
         wait(entries, deadline, OnClosed::Invalid).map(|n| n as c_int)
@@ -339,17 +355,10 @@ pub unsafe fn ppoll_with<T: WaitTimespec>(
         return plain("ppoll", libc_call());
     }
     guard("ppoll", SOCKET_ERROR, || {
-        kernel_takes(nfds)?;
-        let entries: &mut [libc::pollfd] = if fds.is_null() || nfds == 0 {
-            &mut []
-        } else {
-            // SAFETY: the caller vouches for `nfds` entries at `fds`, and the kernel would read as
-            // many (nfds is within RLIMIT_NOFILE).
-            unsafe { std::slice::from_raw_parts_mut(fds, nfds as usize) }
-        };
-        if !entries.iter().any(|p| table::maybe_secure(p.fd)) {
+        // SAFETY: `fds` valid for `nfds` entries (the caller's promise to `ppoll`).
+        let Some(entries) = (unsafe { secure_entries(fds, nfds) })? else {
             return Ok(plain("ppoll", libc_call()));
-        }
+        };
         // SAFETY: NULL or the caller's timespec.
         let deadline = unsafe { deadline_from_timespec(timeout, "ppoll") }?;
         // SAFETY: NULL or the caller's sigset_t.

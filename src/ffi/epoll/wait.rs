@@ -36,18 +36,6 @@ pub enum Flavor {
     Pwait2(*const libc::sigset_t),
 }
 
-/// The time left until `deadline` in milliseconds, rounded up (-1: none).
-fn millis_until(deadline: Option<Instant>) -> c_int {
-    match deadline {
-        None => -1,
-        Some(d) => d
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000)
-            .min(c_int::MAX as u128) as c_int,
-    }
-}
-
 /// The kernel's wait on `epfd` into `out`, for no time (`now`) or until `deadline`.
 fn kernel_wait(
     flavor: Flavor,
@@ -57,7 +45,11 @@ fn kernel_wait(
     now: bool,
 ) -> c_int {
     let max = out.len().min(c_int::MAX as usize) as c_int;
-    let ms = if now { 0 } else { millis_until(deadline) };
+    let ms = if now {
+        0
+    } else {
+        crate::ffi::poll::millis_until(deadline)
+    };
     // SAFETY: `out` is valid for `max` entries; the sigmask is the caller's (NULL or valid).
     unsafe {
         match flavor {

@@ -185,6 +185,30 @@ fn remove_locked(st: &mut State, fd: c_int) {
     }
 }
 
+/// A new selection of `mask` on `fd` signalling `event` (which it holds a reference to), in place of
+/// any earlier one (`WSAEventSelect`, and an accepted socket inheriting its listener's).
+fn select_locked(st: &mut State, fd: c_int, event: Handle, mask: c_int, phase: Phase) {
+    event.add_ref();
+    remove_locked(st, fd);
+    let id = st.next_id;
+    st.next_id += 1;
+    st.selections.insert(
+        fd,
+        Selection {
+            id,
+            event,
+            mask,
+            enabled: mask,
+            recorded: 0,
+            errors: [0; FD_MAX_EVENTS],
+            phase,
+            at_end: false,
+            hung_up: false,
+        },
+    );
+    mark(fd, true);
+}
+
 /// Whether `fd` has a selection now (`ioctlsocket(FIONBIO, 0)` is refused then, as on Windows).
 pub fn is_selected(fd: c_int) -> bool {
     selected(fd) && state().selections.contains_key(&fd)
@@ -243,25 +267,7 @@ fn inherit(fd: c_int, new: c_int) {
     listener.enabled |= listener.mask & FD_ACCEPT;
     let (event, mask) = (listener.event, listener.mask);
     if new >= 0 {
-        event.add_ref();
-        remove_locked(&mut st, new);
-        let id = st.next_id;
-        st.next_id += 1;
-        st.selections.insert(
-            new,
-            Selection {
-                id,
-                event,
-                mask,
-                enabled: mask,
-                recorded: 0,
-                errors: [0; FD_MAX_EVENTS],
-                phase: Phase::Connected,
-                at_end: false,
-                hung_up: false,
-            },
-        );
-        mark(new, true);
+        select_locked(&mut st, new, event, mask, Phase::Connected);
     }
     watcher::wake(&mut st);
 }
@@ -427,26 +433,8 @@ pub unsafe extern "C" fn WSAEventSelect(
         fd::set_nonblocking(s, true).map_err(|e| Error::os(e, "WSAEventSelect"))?;
         let phase = phase_now(s);
         let mask = lNetworkEvents as c_int;
-        event.add_ref();
         let mut st = state();
-        remove_locked(&mut st, s);
-        let id = st.next_id;
-        st.next_id += 1;
-        st.selections.insert(
-            s,
-            Selection {
-                id,
-                event,
-                mask,
-                enabled: mask,
-                recorded: 0,
-                errors: [0; FD_MAX_EVENTS],
-                phase,
-                at_end: false,
-                hung_up: false,
-            },
-        );
-        mark(s, true);
+        select_locked(&mut st, s, event, mask, phase);
         watcher::wake(&mut st);
         Ok(0)
     })
