@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #define CT_UNUSED __attribute__((unused))
 
@@ -118,6 +119,23 @@ static inline long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs `fn(arg)` in a forked child that counts its own checks (its "# N checks" line is its own), and
+ * checks in the caller that the child passed them all. For variants of a test that each need a fresh
+ * process: fork before the first sslsock call, so that each child starts as a new program would. */
+static inline void run_in_child(const char *name, int (*fn)(const void *), const void *arg)
+{
+    note("-- %s, in a fresh child", name);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        g_checks = g_failures = 0;
+        _exit(fn(arg));
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "%s: every check of the child passed (status 0x%x)", name, st);
 }
 
 /* ------------------------------------------------------------------ */

@@ -2,9 +2,12 @@
  * wake-up eventfd, epoll inner sets and their eventfds, src/hidden.rs) against the program's close,
  * close_range, closefrom and dup2 over numbers it thinks free, races and fork. The line server logs
  * PLAINTEXT-LEAK for any foreign byte on a secure connection, which fails the run. */
-/* The inner set and its eventfd are ordinary numbers the program can close (close_range/closefrom/close
- * over a range that does not include E). The registry keeps them; later the wait drains/raises the
- * reused numbers and close(E) closes them. */
+/* An epoll set's inner set and its eventfd (sslsock's, at hidden numbers) against a program that closes
+ * the numbers above its own (it knows of its secure socket and its set only): by close_range, or by a
+ * close loop; then new objects take the freed numbers: a pipe (no byte of sslsock's may be written
+ * into it) or two secure sockets (their sessions must stay intact: the line server's PLAINTEXT-LEAK
+ * check). The waits that follow drain and raise the set's own eventfd; close(E) closes only
+ * sslsock's numbers. Each case runs in a fresh child process (forked before any sslsock call). */
 #define _GNU_SOURCE
 #include <winsock2.h>
 #include <sslsock.h>
@@ -13,6 +16,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "common.h"
+
+enum closing { BY_CLOSE_RANGE, BY_CLOSE_LOOP };
+enum reuse { BY_PIPE, BY_SECURE };
 
 static int g_port;
 static SOCKET open_secure(void)
@@ -25,48 +31,82 @@ static SOCKET open_secure(void)
     return s;
 }
 
-int main(void)
+static int variant(enum closing closing, enum reuse reuse)
 {
-    start_watchdog(30);
+    start_watchdog(18);
     g_port = env_port("T_PORT_STARTTLS");
     SOCKET s1 = open_secure();
     int ep = epoll_create1(0);
     struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 };
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s1, &ev) == 0, "add secure socket");
     int probe = dup(0); close(probe);
-    note("s1=%d ep=%d next free=%d (inner, wake are ep+1, ep+2)", (int)s1, ep, probe);
-    /* The program closes numbers above its own (it knows of s1 and ep only). */
+    note("s1=%d ep=%d next free=%d", (int)s1, ep, probe);
+    /* The program closes numbers above its own. */
     int top = ep > (int)s1 ? ep : (int)s1;
-#ifdef USE_CLOSE_LOOP
-    for (int fd = top + 1; fd < top + 10; fd++) close(fd);
-#else
-    close_range((unsigned)top + 1, ~0U, 0);
-#endif
-    /* New objects at the freed numbers: a pipe (to see bytes written) and a secure socket. */
-    int p[2];
-    CHECK(pipe(p) == 0, "pipe");
-    SOCKET s2 = open_secure();
-    note("pipe = %d,%d; s2 = %d", p[0], p[1], (int)s2);
-    /* Held data on s1 so that the wait raises "its" eventfd. */
+    if (closing == BY_CLOSE_LOOP)
+        for (int fd = top + 1; fd < top + 10; fd++) close(fd);
+    else
+        close_range((unsigned)top + 1, ~0U, 0);
+    /* New objects at the freed numbers. */
+    int p[2] = { -1, -1 };
+    SOCKET s2, s3 = INVALID_SOCKET;
+    if (reuse == BY_SECURE) {
+        s2 = open_secure();
+        s3 = open_secure();
+        note("s2 = %d, s3 = %d", (int)s2, (int)s3);
+    } else {
+        CHECK(pipe(p) == 0, "pipe");
+        s2 = open_secure();
+        note("pipe = %d,%d; s2 = %d", p[0], p[1], (int)s2);
+    }
+    /* Held data on s1, so that the wait raises the set's own eventfd. */
     send_str(s1, "ECHO 0123456789012345678901234567890123456789\r\n");
     usleep(200000);
     char b[8];
     recv(s1, b, 4, 0);
     struct epoll_event out[4];
     int n = epoll_wait(ep, out, 4, 100);
-    note("epoll_wait -> %d", n);
+    CHECK(n == 1 && out[0].data.u64 == 77, "epoll_wait reports the held data of s1 (%d)", n);
     n = epoll_wait(ep, out, 4, 100);
-    note("epoll_wait -> %d", n);
-    /* Anything written to the pipe's write end? (only if a number landed on it) */
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
-    char junk[64];
-    ssize_t got = read(p[0], junk, sizeof junk);
-    CHECK(got <= 0, "nothing written into the program's pipe by the library (got %zd)", got);
-    /* close(ep): the library closes "its" inner and wake numbers. */
+    CHECK(n == 1 && out[0].data.u64 == 77, "and again, level-triggered (%d)", n);
+    if (reuse == BY_SECURE) {
+        CHECK(echo_roundtrip(s2, "s2 after the waits"), "s2 works");
+        CHECK(echo_roundtrip(s3, "s3 after the waits"), "s3 works");
+    } else {
+        /* Anything written into the pipe? */
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        char junk[64];
+        ssize_t got = read(p[0], junk, sizeof junk);
+        CHECK(got <= 0, "nothing written into the program's pipe by the library (got %zd)", got);
+    }
+    /* close(ep): the library closes its own numbers only. */
     close(ep);
-    errno = 0;
-    int fl1 = fcntl(p[0], F_GETFD), fl2 = fcntl(p[1], F_GETFD), fl3 = fcntl(s2, F_GETFD);
-    CHECK(fl1 >= 0 && fl2 >= 0 && fl3 >= 0, "the program's pipe and socket still open after close(ep) (%d %d %d)", fl1, fl2, fl3);
-    CHECK(echo_roundtrip(s2, "still alive"), "s2 works");
+    int fl1 = reuse == BY_PIPE ? fcntl(p[0], F_GETFD) : 0, fl2 = reuse == BY_PIPE ? fcntl(p[1], F_GETFD) : 0;
+    int fl3 = fcntl(s2, F_GETFD), fl4 = reuse == BY_SECURE ? fcntl(s3, F_GETFD) : 0;
+    CHECK(fl1 >= 0 && fl2 >= 0 && fl3 >= 0 && fl4 >= 0, "the program's descriptors still open after close(ep) (%d %d %d %d)",
+          fl1, fl2, fl3, fl4);
+    CHECK(echo_roundtrip(s2, "still alive"), "s2 works after close(ep)");
+    return finish();
+}
+
+struct way {
+    enum closing closing;
+    enum reuse reuse;
+};
+
+static int variant_of(const void *way)
+{
+    const struct way *w = way;
+    return variant(w->closing, w->reuse);
+}
+
+int main(void)
+{
+    static const struct way range_pipe = { BY_CLOSE_RANGE, BY_PIPE }, range_secure = { BY_CLOSE_RANGE, BY_SECURE },
+                            loop_pipe = { BY_CLOSE_LOOP, BY_PIPE };
+    start_watchdog(58);
+    run_in_child("close_range, then a pipe and a secure socket", variant_of, &range_pipe);
+    run_in_child("close_range, then two secure sockets", variant_of, &range_secure);
+    run_in_child("a close loop, then a pipe and a secure socket", variant_of, &loop_pipe);
     return finish();
 }

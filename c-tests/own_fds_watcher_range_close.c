@@ -2,9 +2,10 @@
  * wake-up eventfd, epoll inner sets and their eventfds, src/hidden.rs) against the program's close,
  * close_range, closefrom and dup2 over numbers it thinks free, races and fork. The line server logs
  * PLAINTEXT-LEAK for any foreign byte on a secure connection, which fails the run. */
-#define USE_CLOSEFROM 1
-/* close_range()/closefrom() over the watcher's hidden eventfd does not retire the watcher:
- * its number, reused by the program, gets 8 bytes written (wake) and read (drain). */
+/* closefrom() and close_range() over the watcher's hidden eventfd do not retire the watcher, and its
+ * number, reused by the program, never gets the watcher's 8-byte wake-ups written into it or read out
+ * of it. Each way of closing runs in a fresh child process (forked before any sslsock call), whose
+ * watcher starts at the lowest free number. */
 #define _GNU_SOURCE
 #include <winsock2.h>
 #include <sslsock.h>
@@ -15,9 +16,11 @@
 #include <sys/syscall.h>
 #include "common.h"
 
-int main(void)
+enum range_close { BY_CLOSEFROM, BY_CLOSE_RANGE };
+
+static int variant(enum range_close how)
 {
-    start_watchdog(30);
+    start_watchdog(25);
     int port = env_port("T_PORT_STARTTLS");
     /* A selection starts the watcher; note its eventfd number (the lowest free number at the time). */
     int sp[2];
@@ -41,11 +44,10 @@ int main(void)
     /* The program closes everything from 3 up, the watcher's number included (a daemon's
      * close_range(3, ~0U)); sslsock's own descriptor must survive it. */
     int lo = 3;
-#ifdef USE_CLOSEFROM
-    closefrom(lo);
-#else
-    CHECK(close_range((unsigned)lo, ~0U, 0) == 0, "close_range(%d, ~0U)", lo);
-#endif
+    if (how == BY_CLOSEFROM)
+        closefrom(lo);
+    else
+        CHECK(close_range((unsigned)lo, ~0U, 0) == 0, "close_range(%d, ~0U)", lo);
     snprintf(path, sizeof path, "/proc/self/fd/%d", wake);
     {
         ssize_t n = readlink(path, link, sizeof link - 1);
@@ -68,9 +70,23 @@ int main(void)
     send(sp2[1], "z", 1, 0);
     CHECK(WSAWaitForMultipleEvents(1, &ev2, FALSE, 3000, FALSE) == 0, "FD_READ recorded for the second selection");
     /* Is the session still intact? */
-    int ok = echo_roundtrip(s, "hello after close_range");
+    int ok = echo_roundtrip(s, "hello after the range close");
     CHECK(ok, "echo round trip on the secure socket at the reused number");
     CHECK(closesocket(s) == 0 && close(sp2[0]) == 0 && close(sp2[1]) == 0, "close");
     CHECK(WSACloseEvent(ev) && WSACloseEvent(ev2), "WSACloseEvent of both events");
+    return finish();
+}
+
+static int variant_of(const void *how)
+{
+    return variant(*(const enum range_close *)how);
+}
+
+int main(void)
+{
+    static const enum range_close from = BY_CLOSEFROM, range = BY_CLOSE_RANGE;
+    start_watchdog(58);
+    run_in_child("closefrom(3)", variant_of, &from);
+    run_in_child("close_range(3, ~0U, 0)", variant_of, &range);
     return finish();
 }
