@@ -11,10 +11,12 @@
 //! (d) with nothing to report and time left, again.
 
 use std::ffi::c_int;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::sets::{self, Member, WAKE};
 use crate::error::{Error, Result};
+use crate::secure::SecureSocket;
 use crate::sys::real;
 use crate::table;
 
@@ -71,38 +73,48 @@ fn kernel_wait(
     }
 }
 
-/// Change what `fd` is registered with in `inner` (errors ignored: the member may be gone).
-fn kernel_mod(inner: c_int, fd: c_int, events: u32) {
-    let mut ev = libc::epoll_event {
-        events,
-        u64: fd as u64,
-    };
-    // SAFETY: plain integers and our own epoll_event.
-    unsafe { real::epoll_ctl(inner, libc::EPOLL_CTL_MOD, fd, &mut ev) };
-}
-
-/// Update member `fd` of `inner` in the registry.
-fn update(inner: c_int, fd: c_int, f: impl FnOnce(&mut Member)) {
+/// Update member `fd` of `inner` in the registry, and first, with `remod`, change what the number is
+/// registered with in the inner set (errors ignored: the number may be closed) — only if the member
+/// is still the registration of `sock`: a socket closed and another registered at its number since
+/// the wait's snapshot keeps its own registration, in the registry and in the kernel. (The check and
+/// the change are made under the registry's lock, which an `EPOLL_CTL_ADD` at that number takes too.)
+fn update(
+    inner: c_int,
+    fd: c_int,
+    sock: &Arc<SecureSocket>,
+    remod: Option<u32>,
+    f: impl FnOnce(&mut Member),
+) {
     sets::with(|r| {
-        if let Some(m) = r
+        let Some(m) = r
             .inners
             .get_mut(&inner)
             .and_then(|st| st.members.get_mut(&fd))
-        {
-            f(m);
+            .filter(|m| Arc::ptr_eq(&m.sock, sock))
+        else {
+            return;
+        };
+        if let Some(events) = remod {
+            let mut ev = libc::epoll_event {
+                events,
+                u64: fd as u64,
+            };
+            // SAFETY: plain integers and our own epoll_event.
+            unsafe { real::epoll_ctl(inner, libc::EPOLL_CTL_MOD, fd, &mut ev) };
         }
+        f(m);
     });
 }
 
 /// Drop member `fd` of `inner` if it is still the registration of `sock` (a socket registered anew
 /// at that number meanwhile stays).
-fn remove(inner: c_int, fd: c_int, sock: &std::sync::Arc<crate::secure::SecureSocket>) {
+fn remove(inner: c_int, fd: c_int, sock: &Arc<SecureSocket>) {
     sets::with(|r| {
         if let Some(st) = r.inners.get_mut(&inner) {
             if st
                 .members
                 .get(&fd)
-                .is_some_and(|m| std::sync::Arc::ptr_eq(&m.sock, sock))
+                .is_some_and(|m| Arc::ptr_eq(&m.sock, sock))
             {
                 st.members.remove(&fd);
             }
@@ -223,15 +235,14 @@ pub fn wait(
             }
             let want = wanted(m);
             if want != m.kernel_events && m.events & EXCLUSIVE == 0 {
-                kernel_mod(inner, fd, want);
-                update(inner, fd, |x| x.kernel_events = want);
+                update(inner, fd, &m.sock, Some(want), |x| x.kernel_events = want);
             }
             if n == out.len() || m.events & IN == 0 || m.sock.handshake_interest().is_some() {
                 continue;
             }
             if !m.sock.readable_now() {
                 if m.held_reported {
-                    update(inner, fd, |x| x.held_reported = false);
+                    update(inner, fd, &m.sock, None, |x| x.held_reported = false);
                 }
                 continue;
             }
@@ -308,18 +319,18 @@ pub fn wait(
                     let r = translate(&m, events);
                     if m.events & ONESHOT != 0 {
                         if r != 0 {
-                            update(inner, fd, |x| {
+                            update(inner, fd, &m.sock, None, |x| {
                                 x.disarmed = true;
                                 x.kernel_events = ONESHOT;
                             });
                         } else {
                             // The kernel disarmed it for an event not reported: armed again.
-                            kernel_mod(inner, fd, m.kernel_events);
+                            update(inner, fd, &m.sock, Some(m.kernel_events), |_| {});
                         }
                     }
                     if r & IN != 0 {
                         if m.events & ET != 0 {
-                            update(inner, fd, |x| x.held_reported = true);
+                            update(inner, fd, &m.sock, None, |x| x.held_reported = true);
                         } else {
                             held_level = true;
                         }
@@ -352,10 +363,8 @@ pub fn wait(
 /// member is disarmed (in the inner set too: only EPOLLONESHOT left, so that the kernel reports it
 /// at most once more, for an error, and that report is dropped).
 fn report(inner: c_int, fd: c_int, m: &Member) {
-    if m.events & ONESHOT != 0 {
-        kernel_mod(inner, fd, ONESHOT);
-    }
-    update(inner, fd, |x| {
+    let remod = (m.events & ONESHOT != 0).then_some(ONESHOT);
+    update(inner, fd, &m.sock, remod, |x| {
         if x.events & ET != 0 {
             x.held_reported = true;
         }
