@@ -394,21 +394,27 @@ impl SecureSocket {
         let result = match step {
             Ok(true) => {
                 let what = handshake.what;
-                let line = handshake.describe();
                 let elapsed = handshake.started.elapsed();
-                let name = handshake
-                    .context
-                    .check_name
-                    .as_ref()
-                    .map_or(String::new(), |n| format!(" with {}", n.to_str()));
+                // The Info line's parts, made only when it is written (`finish` consumes the
+                // handshake).
+                let established = crate::log::enabled(Level::Info).then(|| {
+                    let name = handshake
+                        .context
+                        .check_name
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" with {}", n.to_str()));
+                    (name, handshake.describe())
+                });
                 log_outcome(self.fd(), &handshake.context);
                 match handshake.finish(&self.wire, &closed) {
                     Ok(done) => {
-                        log!(
-                            Level::Info,
-                            "fd {}: TLS established{name} in {elapsed:?}: {line}",
-                            self.fd()
-                        );
+                        if let Some((name, line)) = established {
+                            log!(
+                                Level::Info,
+                                "fd {}: TLS established{name} in {elapsed:?}: {line}",
+                                self.fd()
+                            );
+                        }
                         let mut session = self.state.lock();
                         session.info = Some(done.info);
                         session.inbound = done.inbound;
