@@ -62,7 +62,11 @@ static int others_asleep(void)
         if (tid <= 0 || tid == me) continue;
         snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
         FILE *f = fopen(path, "r");
-        if (!f) continue; /* the thread ended */
+        if (!f) {
+            if (errno == ENOENT) continue; /* the thread ended */
+            quiet = 0;                     /* cannot tell */
+            break;
+        }
         long nr = -1;
         if (fgets(line, sizeof line, f)) nr = isdigit((unsigned char)line[0]) ? atol(line) : -1;
         fclose(f);
@@ -72,6 +76,12 @@ static int others_asleep(void)
 #endif
 #ifdef SYS_poll
         quiet = quiet || nr == SYS_poll;
+#endif
+#ifdef SYS_clock_nanosleep_time64 /* 32-bit targets with a 64-bit time_t */
+        quiet = quiet || nr == SYS_clock_nanosleep_time64;
+#endif
+#ifdef SYS_ppoll_time64
+        quiet = quiet || nr == SYS_ppoll_time64;
 #endif
     }
     closedir(d);
@@ -149,7 +159,15 @@ int main(int argc, char **argv)
     for (r = 0; r < rounds && now_ms() - t0 < 40000; r++) {
         if (PARK_AT_FORK) {
             atomic_store(&g_park, 1);
-            while (atomic_load(&g_parked) < 3 || !others_asleep()) usleep(100);
+            /* Bounded (10 s): a thread that never sleeps where others_asleep() looks fails the run. */
+            long long since = now_ms();
+            while ((atomic_load(&g_parked) < 3 || !others_asleep()) && now_ms() - since < 10000) usleep(100);
+            if (atomic_load(&g_parked) < 3 || !others_asleep()) {
+                atomic_store(&g_park, 0);
+                g_stop = 1;
+                CHECK(0, "round %d: the other threads did not all sleep within 10 s (ASan parking)", r);
+                break;
+            }
         }
         pid_t pid = fork();
         if (PARK_AT_FORK) atomic_store(&g_park, 0);

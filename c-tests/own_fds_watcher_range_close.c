@@ -22,7 +22,7 @@ static int variant(enum range_close how)
 {
     start_watchdog(25);
     int port = env_port("T_PORT_STARTTLS");
-    /* A selection starts the watcher; note its eventfd number (the lowest free number at the time). */
+    /* A selection starts the watcher; find its eventfd (at one of sslsock's own high numbers). */
     int sp[2];
     socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
     int probe = dup(0); close(probe); /* next free number */

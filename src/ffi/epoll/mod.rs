@@ -155,8 +155,11 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
                 events: ev.events,
                 u64: fd as u64,
             };
-            kernel_ctl(inner, op, fd, &mut ours)?;
+            // The kernel's registration and the registry's change under one hold of the registry's
+            // lock, under which a wait changes a member too (`wait::update`): a wait never sees the
+            // one without the other.
             sets::with(|r| {
+                kernel_ctl(inner, op, fd, &mut ours)?;
                 if let Some(st) = r.inners.get_mut(&inner) {
                     st.members.insert(
                         fd,
@@ -170,17 +173,19 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
                         },
                     );
                 }
-            });
-            Ok(0)
+                Ok(0)
+            })
         }
         libc::EPOLL_CTL_MOD | libc::EPOLL_CTL_DEL => {
             let Some(inner) = inner.filter(|&i| member(i)) else {
                 return kernel_ctl(epfd, op, fd, event);
             };
             if op == libc::EPOLL_CTL_DEL {
-                kernel_ctl(inner, op, fd, event)?;
-                sets::with(|r| r.inners.get_mut(&inner).map(|st| st.members.remove(&fd)));
-                return Ok(0);
+                return sets::with(|r| {
+                    kernel_ctl(inner, op, fd, event)?;
+                    r.inners.get_mut(&inner).map(|st| st.members.remove(&fd));
+                    Ok(0)
+                });
             }
             if event.is_null() {
                 return Err(Error::os(libc::EFAULT, "epoll_ctl"));
@@ -191,8 +196,8 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
                 events: ev.events,
                 u64: fd as u64,
             };
-            kernel_ctl(inner, op, fd, &mut ours)?;
             sets::with(|r| {
+                kernel_ctl(inner, op, fd, &mut ours)?;
                 if let Some(m) = r
                     .inners
                     .get_mut(&inner)
@@ -204,8 +209,8 @@ fn control(epfd: c_int, op: c_int, fd: c_int, event: *mut libc::epoll_event) -> 
                     m.disarmed = false;
                     m.held_reported = false;
                 }
-            });
-            Ok(0)
+                Ok(0)
+            })
         }
         _ => kernel_ctl(epfd, op, fd, event),
     }

@@ -73,17 +73,17 @@ fn kernel_wait(
     }
 }
 
-/// Update member `fd` of `inner` in the registry, and first, with `remod`, change what the number is
-/// registered with in the inner set (errors ignored: the number may be closed) — only if the member
-/// is still the registration of `sock`: a socket closed and another registered at its number since
-/// the wait's snapshot keeps its own registration, in the registry and in the kernel. (The check and
-/// the change are made under the registry's lock, which an `EPOLL_CTL_ADD` at that number takes too.)
+/// Update member `fd` of `inner` in the registry with `f`, which sees the member as it is now (not as
+/// the wait's snapshot had it) and returns the events to register the number with in the inner set, if
+/// that changes (`EPOLL_CTL_MOD`; errors ignored: the number may be closed). Only while the member is
+/// still the registration of `sock`: a socket closed and another registered at its number since the
+/// snapshot keeps its own registration. The check, the change and the MOD are made under the
+/// registry's lock, under which `epoll_ctl` changes the kernel's registration and the registry too.
 fn update(
     inner: c_int,
     fd: c_int,
     sock: &Arc<SecureSocket>,
-    remod: Option<u32>,
-    f: impl FnOnce(&mut Member),
+    f: impl FnOnce(&mut Member) -> Option<u32>,
 ) {
     sets::with(|r| {
         let Some(m) = r
@@ -94,7 +94,7 @@ fn update(
         else {
             return;
         };
-        if let Some(events) = remod {
+        if let Some(events) = f(m) {
             let mut ev = libc::epoll_event {
                 events,
                 u64: fd as u64,
@@ -102,7 +102,6 @@ fn update(
             // SAFETY: plain integers and our own epoll_event.
             unsafe { real::epoll_ctl(inner, libc::EPOLL_CTL_MOD, fd, &mut ev) };
         }
-        f(m);
     });
 }
 
@@ -235,14 +234,28 @@ pub fn wait(
             }
             let want = wanted(m);
             if want != m.kernel_events && m.events & EXCLUSIVE == 0 {
-                update(inner, fd, &m.sock, Some(want), |x| x.kernel_events = want);
+                // Only over the registration the snapshot saw (another thread's wait or the program's
+                // EPOLL_CTL_MOD may have changed it since). `wanted` asks the socket, whose lock is
+                // never taken under the registry's.
+                let (seen_events, seen_kernel) = (m.events, m.kernel_events);
+                update(inner, fd, &m.sock, |x| {
+                    let unchanged =
+                        x.events == seen_events && x.kernel_events == seen_kernel && !x.disarmed;
+                    unchanged.then(|| {
+                        x.kernel_events = want;
+                        want
+                    })
+                });
             }
             if n == out.len() || m.events & IN == 0 || m.sock.handshake_interest().is_some() {
                 continue;
             }
             if !m.sock.readable_now() {
                 if m.held_reported {
-                    update(inner, fd, &m.sock, None, |x| x.held_reported = false);
+                    update(inner, fd, &m.sock, |x| {
+                        x.held_reported = false;
+                        None
+                    });
                 }
                 continue;
             }
@@ -319,18 +332,27 @@ pub fn wait(
                     let r = translate(&m, events);
                     if m.events & ONESHOT != 0 {
                         if r != 0 {
-                            update(inner, fd, &m.sock, None, |x| {
-                                x.disarmed = true;
-                                x.kernel_events = ONESHOT;
+                            // The kernel disarmed it in reporting it.
+                            update(inner, fd, &m.sock, |x| {
+                                if x.events & ONESHOT != 0 {
+                                    x.disarmed = true;
+                                    x.kernel_events = ONESHOT;
+                                }
+                                None
                             });
                         } else {
                             // The kernel disarmed it for an event not reported: armed again.
-                            update(inner, fd, &m.sock, Some(m.kernel_events), |_| {});
+                            update(inner, fd, &m.sock, |x| {
+                                (x.events & ONESHOT != 0 && !x.disarmed).then_some(x.kernel_events)
+                            });
                         }
                     }
                     if r & IN != 0 {
                         if m.events & ET != 0 {
-                            update(inner, fd, &m.sock, None, |x| x.held_reported = true);
+                            update(inner, fd, &m.sock, |x| {
+                                x.held_reported = true;
+                                None
+                            });
                         } else {
                             held_level = true;
                         }
@@ -363,15 +385,15 @@ pub fn wait(
 /// member is disarmed (in the inner set too: only EPOLLONESHOT left, so that the kernel reports it
 /// at most once more, for an error, and that report is dropped).
 fn report(inner: c_int, fd: c_int, m: &Member) {
-    let remod = (m.events & ONESHOT != 0).then_some(ONESHOT);
-    update(inner, fd, &m.sock, remod, |x| {
+    update(inner, fd, &m.sock, |x| {
         if x.events & ET != 0 {
             x.held_reported = true;
         }
-        if x.events & ONESHOT != 0 {
+        (x.events & ONESHOT != 0).then(|| {
             x.disarmed = true;
             x.kernel_events = ONESHOT;
-        }
+            ONESHOT
+        })
     });
 }
 
