@@ -21,8 +21,9 @@
 //! 8. the numbers of sslsock's own descriptors (`hidden`).
 //!
 //! None of these is ever held while taking one before it in this list (each of 2 to 8 is held only
-//! around its own map operations, 7 also around an `EPOLL_CTL_MOD` of an inner set, a system call
-//! that takes no lock of ours, and initialisations take none of 2 to 8), so `prepare` cannot
+//! around its own map operations, 7 also around the `epoll_create1`/`epoll_ctl` calls on an inner
+//! set that go with them, system calls that take no lock of ours, and initialisations take none of 2
+//! to 8), so `prepare` cannot
 //! deadlock with a running thread. Locks 1 to 5 are `std::sync::Mutex`: releasing one in the child is
 //! an atomic swap and at most a futex wake, never a walk of a user-space queue that a vanished thread
 //! may have been changing. Per-socket locks are not taken: a socket inherited by the child is never
