@@ -112,7 +112,14 @@ run_suite without
     while sleep 2; do
         for p in $(pgrep -f 'test.libregrtest.worker|unittest_junit.py' 2>/dev/null); do
             case $(readlink "/proc/$p/cwd" 2>/dev/null) in "$WORK"*) ;; *) continue ;; esac   # ours only
+            # The same program before and after the maps are read: a worker's forked child matches
+            # pgrep until it execs, and may exec a program run without the preload (a test's
+            # subprocess with a clean environment) between pgrep and the read.
+            before=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
             maps=$(cat "/proc/$p/maps" 2>/dev/null) || continue
+            after=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+            [ "$before" = "$after" ] || continue
+            case $after in *test.libregrtest.worker*|*unittest_junit.py*) ;; *) continue ;; esac
             # Judge only processes whose loading is complete: the dynamic loader maps LD_PRELOAD objects
             # before the program's dependencies, so once libc is mapped the preload must be too (a sample
             # taken between exec and the loader's work, or on an exiting process, says nothing).
