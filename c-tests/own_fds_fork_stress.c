@@ -159,10 +159,14 @@ int main(int argc, char **argv)
     for (r = 0; r < rounds && now_ms() - t0 < 40000; r++) {
         if (PARK_AT_FORK) {
             atomic_store(&g_park, 1);
-            /* Bounded (10 s): a thread that never sleeps where others_asleep() looks fails the run. */
+            /* Bounded (10 s): a thread that never sleeps where others_asleep() looks fails the run. One
+             * sample suffices: a parked thread that wakes before the fork only reads an atomic and
+             * sleeps again (no allocation), and the watcher has nothing to wake it. */
             long long since = now_ms();
-            while ((atomic_load(&g_parked) < 3 || !others_asleep()) && now_ms() - since < 10000) usleep(100);
-            if (atomic_load(&g_parked) < 3 || !others_asleep()) {
+            int ready = 0;
+            while (!(ready = atomic_load(&g_parked) == 3 && others_asleep()) && now_ms() - since < 10000)
+                usleep(100);
+            if (!ready) {
                 atomic_store(&g_park, 0);
                 g_stop = 1;
                 CHECK(0, "round %d: the other threads did not all sleep within 10 s (ASan parking)", r);
