@@ -138,6 +138,42 @@ static inline void run_in_child(const char *name, int (*fn)(const void *), const
           "%s: every check of the child passed (status 0x%x)", name, st);
 }
 
+/* A fork child's exit with status `code`, by exec of the shell: under valgrind an _exit would count
+ * the memory of the parent's other threads (which the child does not have) as lost; an exec ends the
+ * process image without a leak check. */
+static inline void child_exit(int code)
+{
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "exit %d", code);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(code);
+}
+
+/* Waits (up to `ms` in all) until the events in `want` have all been recorded on s (WSAEventSelect
+ * with event `ev`), collecting what WSAEnumNetworkEvents hands over into *all (error codes kept by
+ * bit). Returns 1 if they came. */
+static inline int collect_events(SOCKET s, WSAEVENT ev, long want, unsigned ms, WSANETWORKEVENTS *all)
+{
+    long long deadline = now_ms() + ms;
+    memset(all, 0, sizeof *all);
+    while ((all->lNetworkEvents & want) != want) {
+        long long left = deadline - now_ms();
+        WSANETWORKEVENTS ne = {0, {0}};
+        int b;
+        if (left <= 0)
+            return 0;
+        if (WSAWaitForMultipleEvents(1, &ev, FALSE, (DWORD)left, FALSE) != WSA_WAIT_EVENT_0)
+            return 0;
+        if (WSAEnumNetworkEvents(s, ev, &ne) != 0)
+            return 0;
+        for (b = 0; b < FD_MAX_EVENTS; b++)
+            if (ne.lNetworkEvents & (1L << b))
+                all->iErrorCode[b] = ne.iErrorCode[b];
+        all->lNetworkEvents |= ne.lNetworkEvents;
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* environment, addresses, files                                       */
 

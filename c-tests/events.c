@@ -29,32 +29,6 @@
 
 static struct hook_record g_rec;
 
-/* Waits (up to LONG_WAIT in all) until the events in `want` have all been recorded on s, collecting
- * what WSAEnumNetworkEvents hands over into *all (error codes kept by bit). Returns 1 if they came. */
-static int collect(SOCKET s, WSAEVENT ev, long want, WSANETWORKEVENTS *all)
-{
-    long long deadline = now_ms() + LONG_WAIT;
-    memset(all, 0, sizeof *all);
-    while ((all->lNetworkEvents & want) != want) {
-        long long left = deadline - now_ms();
-        WSANETWORKEVENTS ne = {0, {0}};
-        DWORD w;
-        int b;
-        if (left <= 0)
-            return 0;
-        w = WSAWaitForMultipleEvents(1, &ev, FALSE, (DWORD)left, FALSE);
-        if (w != WSA_WAIT_EVENT_0)
-            return 0;
-        if (WSAEnumNetworkEvents(s, ev, &ne) != 0)
-            return 0;
-        for (b = 0; b < FD_MAX_EVENTS; b++)
-            if (ne.lNetworkEvents & (1L << b))
-                all->iErrorCode[b] = ne.iErrorCode[b];
-        all->lNetworkEvents |= ne.lNetworkEvents;
-    }
-    return 1;
-}
-
 /* 127.0.0.1:port with nothing listening (a port the kernel gave and took back). */
 static int closed_port(void)
 {
@@ -206,7 +180,7 @@ static void secure_lifecycle(int port)
     err = WSAGetLastError();
     CHECK(rc == SOCKET_ERROR && err == WSAEWOULDBLOCK, "%s: connect answers WSAEWOULDBLOCK (rc %d, err %d)",
           what, rc, err);
-    CHECK(collect(s, ev, FD_CONNECT | FD_WRITE, &all), "%s: FD_CONNECT and FD_WRITE are recorded (got 0x%lx)",
+    CHECK(collect_events(s, ev, FD_CONNECT | FD_WRITE, LONG_WAIT, &all), "%s: FD_CONNECT and FD_WRITE are recorded (got 0x%lx)",
           what, all.lNetworkEvents);
     CHECK(all.iErrorCode[FD_CONNECT_BIT] == 0, "%s: FD_CONNECT's error is 0 (got %d)", what,
           all.iErrorCode[FD_CONNECT_BIT]);
@@ -217,7 +191,7 @@ static void secure_lifecycle(int port)
     fill_text(text, 100, 3);
     snprintf(cmd, sizeof cmd, "ECHO %s\r\n", text);
     CHECK(send_str(s, cmd) == 0, "%s: send ECHO of 100 characters", what);
-    CHECK(collect(s, ev, FD_READ, &all), "%s: FD_READ for the echo (got 0x%lx)", what, all.lNetworkEvents);
+    CHECK(collect_events(s, ev, FD_READ, LONG_WAIT, &all), "%s: FD_READ for the echo (got 0x%lx)", what, all.lNetworkEvents);
     got = recv(s, buf, 10, 0);
     CHECK(got == 10 && memcmp(buf, text, 10) == 0, "%s: recv of 10 bytes (got %ld)", what, got);
     CHECK(ioctlsocket(s, FIONREAD, &avail) == 0 && avail == 92,
@@ -289,7 +263,7 @@ static void connect_fails(int port, int secure, int use_hook, const char *what, 
     rc = connect(s, (SOCKADDR *)&sa, sizeof sa);
     err = WSAGetLastError();
     note("%s: connect rc %d, WSAGetLastError %d", what, rc, err);
-    CHECK(collect(s, ev, FD_CONNECT, &all), "%s: FD_CONNECT is recorded (got 0x%lx)", what, all.lNetworkEvents);
+    CHECK(collect_events(s, ev, FD_CONNECT, LONG_WAIT, &all), "%s: FD_CONNECT is recorded (got 0x%lx)", what, all.lNetworkEvents);
     code = all.iErrorCode[FD_CONNECT_BIT];
     if (want_refused) {
         CHECK(code == WSAECONNREFUSED, "%s: iErrorCode[FD_CONNECT_BIT] is WSAECONNREFUSED (got %d)", what, code);
@@ -390,7 +364,7 @@ static void plain_sockets(int port)
     CHECK(send_str(s[1], "QUIT\r\n") == 0, "%s: send QUIT", what);
     {
         WSANETWORKEVENTS all = {0, {0}};
-        CHECK(collect(s[1], ev[1], FD_CLOSE, &all), "%s: FD_CLOSE after QUIT (got 0x%lx)", what, all.lNetworkEvents);
+        CHECK(collect_events(s[1], ev[1], FD_CLOSE, LONG_WAIT, &all), "%s: FD_CLOSE after QUIT (got 0x%lx)", what, all.lNetworkEvents);
         CHECK(all.iErrorCode[FD_CLOSE_BIT] == 0, "%s: FD_CLOSE's error is 0 (got %d)", what,
               all.iErrorCode[FD_CLOSE_BIT]);
     }
@@ -425,11 +399,11 @@ static void plain_connect_and_accept(void)
     CHECK(rc == 0 || (err == WSAEWOULDBLOCK && errno == EINPROGRESS),
           "plain connect: non-blocking connect gives WSAEWOULDBLOCK, errno EINPROGRESS, as on Windows and POSIX "
           "(rc %d, err %d, errno %d)", rc, err, errno);
-    CHECK(collect(c1, cev, FD_CONNECT | FD_WRITE, &all) && all.iErrorCode[FD_CONNECT_BIT] == 0,
+    CHECK(collect_events(c1, cev, FD_CONNECT | FD_WRITE, LONG_WAIT, &all) && all.iErrorCode[FD_CONNECT_BIT] == 0,
           "plain connect: FD_CONNECT (error 0) and FD_WRITE (got 0x%lx, %d)", all.lNetworkEvents,
           all.iErrorCode[FD_CONNECT_BIT]);
 
-    CHECK(collect(l, ev, FD_ACCEPT, &all), "%s: FD_ACCEPT for the first connection", what);
+    CHECK(collect_events(l, ev, FD_ACCEPT, LONG_WAIT, &all), "%s: FD_ACCEPT for the first connection", what);
     c2 = plain_connected(ntohs(sa.sin_port));
     CHECK(c2 != INVALID_SOCKET, "%s: a second connection", what);
     w = WSAWaitForMultipleEvents(1, &ev, FALSE, 300, FALSE);
@@ -439,11 +413,11 @@ static void plain_connect_and_accept(void)
     rc = fcntl(a1, F_GETFL);
     CHECK(rc >= 0 && (rc & O_NONBLOCK), "%s: the accepted socket is non-blocking (it has the listening "
           "socket's selection)", what);
-    CHECK(collect(l, ev, FD_ACCEPT, &all), "%s: accept re-enables FD_ACCEPT: recorded again for the second "
+    CHECK(collect_events(l, ev, FD_ACCEPT, LONG_WAIT, &all), "%s: accept re-enables FD_ACCEPT: recorded again for the second "
           "connection waiting", what);
     a2 = accept(l, NULL, NULL);
     CHECK(a2 != INVALID_SOCKET, "%s: accept the second", what);
-    rc = collect(a1, ev, FD_WRITE, &all);
+    rc = collect_events(a1, ev, FD_WRITE, LONG_WAIT, &all);
     CHECK(rc, "%s: the accepted socket's FD_WRITE is recorded on the listening socket's event", what);
     {
         struct linger lg;
@@ -453,7 +427,7 @@ static void plain_connect_and_accept(void)
               "%s: SO_LINGER 0 on the accepted socket (its close resets)", what);
     }
     closesocket(a1);
-    rc = collect(c1, cev, FD_CLOSE, &all);
+    rc = collect_events(c1, cev, FD_CLOSE, LONG_WAIT, &all);
     CHECK(rc && all.iErrorCode[FD_CLOSE_BIT] == WSAECONNRESET,
           "plain connect: FD_CLOSE with WSAECONNRESET when the peer resets (got 0x%lx, %d)", all.lNetworkEvents,
           all.iErrorCode[FD_CLOSE_BIT]);

@@ -25,30 +25,6 @@
 
 #define LONG_WAIT 15000u /* ms: a bound for waits that must succeed */
 
-/* Waits (up to LONG_WAIT in all) until the events in `want` have all been recorded on s, collecting
- * what WSAEnumNetworkEvents hands over into *all (error codes kept by bit). Returns 1 if they came. */
-static int collect(SOCKET s, WSAEVENT ev, long want, WSANETWORKEVENTS *all)
-{
-    long long deadline = now_ms() + LONG_WAIT;
-    memset(all, 0, sizeof *all);
-    while ((all->lNetworkEvents & want) != want) {
-        long long left = deadline - now_ms();
-        WSANETWORKEVENTS ne = {0, {0}};
-        int b;
-        if (left <= 0)
-            return 0;
-        if (WSAWaitForMultipleEvents(1, &ev, FALSE, (DWORD)left, FALSE) != WSA_WAIT_EVENT_0)
-            return 0;
-        if (WSAEnumNetworkEvents(s, ev, &ne) != 0)
-            return 0;
-        for (b = 0; b < FD_MAX_EVENTS; b++)
-            if (ne.lNetworkEvents & (1L << b))
-                all->iErrorCode[b] = ne.iErrorCode[b];
-        all->lNetworkEvents |= ne.lNetworkEvents;
-    }
-    return 1;
-}
-
 /* ---- 1. a hook that waits for a thread that closes another selected socket ---- */
 
 static pthread_mutex_t g_prog_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -139,7 +115,7 @@ static void hook_vs_close(void)
     CHECK(g_close_rc == 0, "1: that close succeeded (%d)", g_close_rc);
     pthread_join(t, NULL);
     CHECK(wait_flag(&g_hook_done, LONG_WAIT), "1: the hook got the lock and returned");
-    got = collect(s, ev, FD_CONNECT, &all);
+    got = collect_events(s, ev, FD_CONNECT, LONG_WAIT, &all);
     CHECK(got && all.iErrorCode[FD_CONNECT_BIT] == 0,
           "1: FD_CONNECT recorded, error 0 (events 0x%lx, error %d)", all.lNetworkEvents,
           all.iErrorCode[FD_CONNECT_BIT]);
@@ -209,7 +185,7 @@ static void hung_up_plain(void)
     CHECK(WSAEventSelect(c, ev, FD_ALL_EVENTS) == 0, "2: TCP client selected (FD_ALL_EVENTS)");
     setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
     closesocket(s); /* a reset */
-    got = collect(c, ev, FD_CLOSE, &all);
+    got = collect_events(c, ev, FD_CLOSE, LONG_WAIT, &all);
     CHECK(got, "2: FD_CLOSE after the peer's reset (error %d)", all.iErrorCode[FD_CLOSE_BIT]);
     check_idle("2: FD_ALL_EVENTS on a TCP socket reset, after FD_CLOSE");
     CHECK(closesocket(c) == 0, "2: closesocket of it");
@@ -258,11 +234,11 @@ static void oob_recorded(void)
         return;
     CHECK(WSAEventSelect(c, ev, FD_OOB) == 0, "3: TCP client selected for FD_OOB");
     CHECK(send(s, "x", 1, MSG_OOB) == 1, "3: the peer sends an urgent byte");
-    got = collect(c, ev, FD_OOB, &all);
+    got = collect_events(c, ev, FD_OOB, LONG_WAIT, &all);
     CHECK(got, "3: FD_OOB recorded (events 0x%lx)", all.lNetworkEvents);
     CHECK(recv(c, b, 1, MSG_OOB) == 1 && b[0] == 'x', "3: the urgent byte read (FD_OOB re-enabled)");
     CHECK(send(s, "y", 1, MSG_OOB) == 1, "3: the peer sends another urgent byte");
-    got = collect(c, ev, FD_OOB, &all);
+    got = collect_events(c, ev, FD_OOB, LONG_WAIT, &all);
     CHECK(got, "3: FD_OOB recorded again (events 0x%lx)", all.lNetworkEvents);
     CHECK(recv(c, b, 1, MSG_OOB) == 1 && b[0] == 'y', "3: that urgent byte read");
     CHECK(closesocket(s) == 0 && shutdown(c, SHUT_WR) == 0, "3: the peer closes, the client shuts its side");

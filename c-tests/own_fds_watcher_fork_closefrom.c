@@ -13,17 +13,6 @@
 #include <unistd.h>
 #include "common.h"
 
-/* A fork child's exit with status `code`, by exec of the shell: under valgrind an _exit would count
- * the memory of the parent's other threads (which the child does not have) as lost; an exec ends the
- * process image without a leak check. */
-static void child_exit(int code)
-{
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "exit %d", code);
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(code);
-}
-
 int main(void)
 {
     start_watchdog(20);
