@@ -9,19 +9,19 @@
 //! kernel's answer when a number is being taken at the same moment). Raw system calls cannot be
 //! interposed (docs/api.md, "Waiting"). All of them are close-on-exec.
 //!
-//! "Is this number one of ours?" is one atomic load while there is none. The numbers' lock is
-//! taken last by `fork`'s `prepare` (src/fork.rs) and never held while taking another.
+//! "Is this number one of ours?" is one atomic load for a number below the lowest of them (a
+//! program's numbers nearly always are). The numbers' lock is taken last by `fork`'s `prepare`
+//! (src/fork.rs) and never held while taking another.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::sys::real;
 
-/// How many hidden descriptors are open (0: every check is one load).
-static COUNT: AtomicUsize = AtomicUsize::new(0);
-/// Their numbers.
+/// The lowest hidden number open (`c_int::MAX`: none). Every check of a number below it (the
+/// program's own, nearly always) is this one load.
+static LOWEST: AtomicI32 = AtomicI32::new(c_int::MAX);
 /// Their numbers. A `std` mutex (a futex): released in a `fork` child whatever other threads of the
 /// parent were doing, which parking_lot's locks (a process-wide table of waiters) are not.
 static NUMBERS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
@@ -76,8 +76,14 @@ pub fn hide(fd: c_int) -> c_int {
     };
     let mut numbers = numbers();
     numbers.push(fd);
-    COUNT.store(numbers.len(), Ordering::Release);
+    set_lowest(&numbers);
     fd
+}
+
+/// Record the lowest of `numbers` (the numbers' lock held).
+fn set_lowest(numbers: &[c_int]) {
+    let lowest = numbers.iter().copied().min().unwrap_or(c_int::MAX);
+    LOWEST.store(lowest, Ordering::Release);
 }
 
 /// Close hidden descriptor `fd` (ours: the program cannot have closed it through an interposed
@@ -89,7 +95,7 @@ pub fn close(fd: c_int) {
             return;
         };
         numbers.swap_remove(i);
-        COUNT.store(numbers.len(), Ordering::Release);
+        set_lowest(&numbers);
     }
     // SAFETY: our own descriptor, recorded until now.
     unsafe { real::close(fd) };
@@ -98,12 +104,12 @@ pub fn close(fd: c_int) {
 /// Whether `fd` is one of sslsock's own descriptors.
 #[inline]
 pub fn is_hidden(fd: c_int) -> bool {
-    COUNT.load(Ordering::Acquire) != 0 && numbers().contains(&fd)
+    fd >= LOWEST.load(Ordering::Acquire) && numbers().contains(&fd)
 }
 
 /// The hidden numbers from `first` to `last`, in order.
 pub fn in_range(first: libc::c_uint, last: libc::c_uint) -> Vec<c_int> {
-    if COUNT.load(Ordering::Acquire) == 0 {
+    if (last.min(c_int::MAX as libc::c_uint) as c_int) < LOWEST.load(Ordering::Acquire) {
         return Vec::new();
     }
     let mut found: Vec<c_int> = numbers()

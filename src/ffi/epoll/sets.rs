@@ -116,7 +116,8 @@ pub struct Member {
 pub struct Fds {
     /// The inner epoll set.
     pub inner: c_int,
-    /// Its eventfd.
+    /// Its eventfd, raised while a level-triggered member holds data the kernel cannot see, so that
+    /// a set holding E (nested epoll sets, `poll` on E) sees E readable.
     pub wake: c_int,
 }
 
@@ -129,9 +130,6 @@ impl Drop for Fds {
 
 /// One inner set.
 pub struct Inner {
-    /// The inner set's eventfd, raised while a level-triggered member holds data the kernel cannot
-    /// see, so that a set holding E (nested epoll sets, `poll` on E) sees E readable.
-    pub wake: c_int,
     /// Members by descriptor number.
     pub members: HashMap<c_int, Member>,
     /// Its descriptors, shared with the calls using them now.
@@ -284,7 +282,6 @@ pub fn inner_kept(epfd: c_int) -> Option<Arc<Fds>> {
 pub fn add_outer(r: &mut Registry, epfd: c_int, fds: Arc<Fds>) {
     let inner = fds.inner;
     r.inners.entry(inner).or_insert_with(|| Inner {
-        wake: fds.wake,
         members: HashMap::new(),
         fds,
     });

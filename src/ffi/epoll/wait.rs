@@ -169,7 +169,7 @@ fn snapshot(inner: c_int) -> Option<(c_int, Vec<(c_int, Member)>)> {
     sets::with(|r| {
         r.inners.get(&inner).map(|st| {
             let members = st.members.iter().map(|(k, v)| (*k, v.clone())).collect();
-            (st.wake, members)
+            (st.fds.wake, members)
         })
     })
 }

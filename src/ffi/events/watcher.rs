@@ -441,9 +441,7 @@ extern "C" fn release() {
 extern "C" fn child() {
     let _ = HELD.try_with(|h| {
         if let Some(st) = h.borrow_mut().as_mut() {
-            let inherited: Vec<c_int> = st.selections.keys().copied().collect();
-            for fd in inherited {
-                st.selections.remove(&fd);
+            for fd in std::mem::take(&mut st.selections).into_keys() {
                 super::mark(fd, false);
             }
             st.polling.clear();
