@@ -30,22 +30,19 @@ fn numbers() -> MutexGuard<'static, Vec<c_int>> {
     crate::locks::lock(&NUMBERS)
 }
 
-thread_local! {
-    /// The lock `lock_for_fork` took on this thread, until `unlock_for_fork`.
-    static HELD: std::cell::RefCell<Option<MutexGuard<'static, Vec<c_int>>>> =
-        const { std::cell::RefCell::new(None) };
-}
+/// The lock `lock_for_fork` took, until `unlock_for_fork`.
+static HELD: crate::locks::ForkSlot<MutexGuard<'static, Vec<c_int>>> =
+    crate::locks::ForkSlot::new();
 
 /// `fork`'s `prepare` (lock 8 in src/fork.rs): hold the numbers, so that the child never inherits
 /// them locked by a thread it does not have.
 pub fn lock_for_fork() {
-    let guard = numbers();
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
+    HELD.put(numbers());
 }
 
 /// Release what `lock_for_fork` took (parent and child).
 pub fn unlock_for_fork() {
-    let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+    drop(HELD.take());
 }
 
 /// The lowest number a hidden descriptor takes: half the soft RLIMIT_NOFILE, at most 4096 (above

@@ -120,11 +120,13 @@ type Map = BTreeMap<c_int, Arc<Binding>>;
 /// A shard for reading. (A panic never happens while a shard is locked; if one did, the map is still
 /// consistent after every operation, so the poison is ignored.)
 fn read(shard: &'static Shard) -> RwLockReadGuard<'static, Map> {
+    crate::fork::arm();
     shard.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A shard for writing (see `read`).
 fn write(shard: &'static Shard) -> RwLockWriteGuard<'static, Map> {
+    crate::fork::arm();
     shard.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -302,11 +304,9 @@ pub fn secure_in_range(first: c_int, last: c_int) -> Vec<c_int> {
         .collect()
 }
 
-thread_local! {
-    /// The shards `lock_all` took, on the forking thread, until `unlock_all`.
-    static HELD: std::cell::RefCell<Vec<RwLockWriteGuard<'static, Map>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
+/// The shards `lock_all` took, until `unlock_all` (an array: the fork handlers do not allocate).
+static HELD: crate::locks::ForkSlot<[RwLockWriteGuard<'static, Map>; SHARDS]> =
+    crate::locks::ForkSlot::new();
 
 /// Take every shard for writing (fork's `prepare`): released by `unlock_all` in parent and child.
 /// The shards are `std::sync::RwLock`s: releasing one in the child is a few atomic operations and a
@@ -315,14 +315,12 @@ thread_local! {
 /// in the child and stay locked there: a child's first `socket` hung on that once in ~10 runs of
 /// c-tests/fork_locks.c.)
 pub fn lock_all() {
-    let guards: Vec<_> = MAPS.iter().map(write).collect();
-    // Without the thread-local (fork from a thread-local destructor) the guards drop here.
-    let _ = HELD.try_with(|h| *h.borrow_mut() = guards);
+    HELD.put(std::array::from_fn(|i| write(&MAPS[i])));
 }
 
 /// Release what `lock_all` took.
 pub fn unlock_all() {
-    let _ = HELD.try_with(|h| h.borrow_mut().clear());
+    drop(HELD.take());
 }
 
 /// Number of secure descriptors (diagnostics and tests).

@@ -149,10 +149,9 @@ pub struct Registry {
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
-thread_local! {
-    static HELD: std::cell::RefCell<Option<MutexGuard<'static, Option<Registry>>>> =
-        const { std::cell::RefCell::new(None) };
-}
+/// The lock `lock_for_fork` took, until `unlock_for_fork`.
+static HELD: crate::locks::ForkSlot<MutexGuard<'static, Option<Registry>>> =
+    crate::locks::ForkSlot::new();
 
 /// The registry, locked.
 pub fn lock() -> MutexGuard<'static, Option<Registry>> {
@@ -167,13 +166,12 @@ pub fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 
 /// `fork`'s `prepare`: hold the registry until `unlock_for_fork`.
 pub fn lock_for_fork() {
-    let guard = lock();
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
+    HELD.put(lock());
 }
 
 /// Release what `lock_for_fork` took.
 pub fn unlock_for_fork() {
-    let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+    drop(HELD.take());
 }
 
 /// Whether `epfd` may be a program epoll set with an inner set (false: certainly not). One load.

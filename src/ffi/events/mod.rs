@@ -27,6 +27,7 @@ pub mod object;
 mod watcher;
 
 use object::Handle;
+pub use watcher::{forget_selections_after_fork, hold_for_fork, release_after_fork};
 
 /// `FD_READ`.
 pub const FD_READ: c_int = 1;
@@ -131,7 +132,14 @@ static STATE: Mutex<State> = Mutex::new(State {
 static ROUND_DONE: Condvar = Condvar::new();
 
 /// The state. (No panic happens while it is held; the maps are consistent after every operation.)
+/// `fork` takes it across (lock 0 of its list; `fork::arm` first, one atomic load).
 fn state() -> MutexGuard<'static, State> {
+    crate::fork::arm();
+    state_for_fork()
+}
+
+/// The state, locked, as `fork`'s handlers take it (without `fork::arm`).
+fn state_for_fork() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -214,7 +222,15 @@ pub fn is_selected(fd: c_int) -> bool {
     selected(fd) && state().selections.contains_key(&fd)
 }
 
-// ---- hooks (each begins with `selected`, one bit test) ----
+// ---- hooks (each begins with `hooked`: one bit test) ----
+
+/// Whether a hook has work on `fd`: it may have a selection, and the call is not sslsock's own file
+/// I/O inside a one-time initialisation (`locks::in_init`: the state lock, lock 0 of `fork`'s list,
+/// must not be taken under lock 1).
+#[inline]
+fn hooked(fd: c_int) -> bool {
+    selected(fd) && !crate::locks::in_init()
+}
 
 /// Re-enable `bits` on `fd`'s selection and let the watcher look again.
 fn reenable(fd: c_int, bits: c_int) {
@@ -232,7 +248,7 @@ fn reenable(fd: c_int, bits: c_int) {
 /// recorded again at once if data remains).
 #[inline]
 pub fn after_recv(fd: c_int) {
-    if selected(fd) {
+    if hooked(fd) {
         reenable(fd, FD_READ | FD_OOB);
     }
 }
@@ -241,7 +257,7 @@ pub fn after_recv(fd: c_int) {
 /// again (recorded once there is room).
 #[inline]
 pub fn after_send(fd: c_int, failed: bool) {
-    if failed && selected(fd) && error::last_code() == WsaCode::EWOULDBLOCK.0 {
+    if failed && hooked(fd) && error::last_code() == WsaCode::EWOULDBLOCK.0 {
         reenable(fd, FD_WRITE);
     }
 }
@@ -251,7 +267,7 @@ pub fn after_send(fd: c_int, failed: bool) {
 /// events on the same event object, non-blocking, FD_WRITE recorded once there is room.
 #[inline]
 pub fn after_accept(fd: c_int, new: c_int) {
-    if selected(fd) {
+    if hooked(fd) {
         inherit(fd, new);
     }
 }
@@ -278,7 +294,7 @@ fn inherit(fd: c_int, new: c_int) {
 /// of a non-blocking connect through FD_CONNECT.
 #[inline]
 pub fn after_connect(fd: c_int, rc: c_int) {
-    if !selected(fd) {
+    if !hooked(fd) {
         return;
     }
     let code = if rc == 0 { 0 } else { error::last_code() };
@@ -320,7 +336,7 @@ pub fn after_connect(fd: c_int, rc: c_int) {
 /// touches a number that was closed or given to something else.
 #[inline]
 pub fn before_close(fd: c_int) {
-    if selected(fd) {
+    if hooked(fd) {
         cancel(fd, true);
     }
 }

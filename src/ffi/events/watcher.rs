@@ -19,11 +19,11 @@
 //! (`before_close`): the watcher never touches a number after it was closed, and a close waits
 //! neither for the watcher's looks at other sockets nor for their certificate hooks.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::c_int;
-use std::sync::{MutexGuard, Once};
+use std::sync::MutexGuard;
 
-use super::{remove_locked, state, Phase, Selection, State, ROUND_DONE};
+use super::{remove_locked, state, state_for_fork, Phase, Selection, State, ROUND_DONE};
 use super::{FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_OOB, FD_READ, FD_WRITE};
 use crate::error::WsaCode;
 use crate::ffi::poll::{self, OnClosed};
@@ -47,10 +47,11 @@ impl Running {
     }
 }
 
+/// The state lock, held by the forking thread between `prepare` and `parent`/`child`.
+static HELD: crate::locks::ForkSlot<MutexGuard<'static, State>> = crate::locks::ForkSlot::new();
+
 thread_local! {
     static IS_WATCHER: Cell<bool> = const { Cell::new(false) };
-    /// The state lock, held by the forking thread between `prepare` and `parent`/`child`.
-    static HELD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
 }
 
 /// Whether the calling thread is the watcher (a certificate hook it runs may close a socket: that
@@ -79,7 +80,6 @@ fn ensure(st: &mut State) {
         crate::hidden::close(inherited.wake_fd);
     }
     st.polling.clear();
-    register_fork_handlers();
     // SAFETY: eventfd takes plain integers.
     let wake_fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if wake_fd < 0 {
@@ -413,39 +413,31 @@ fn peek(fd: c_int, secure: Option<&crate::secure::SecureSocket>) -> Peeked {
 
 // ---- fork ----
 
-fn register_fork_handlers() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: the three handlers are `extern "C" fn()` that stay valid for the life of the process.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
-    });
+/// Before `fork` (lock 0 of `fork`'s list): the state lock is taken, so that the child never inherits
+/// it held by a thread it does not have. (The child starts its own watcher when it next needs one:
+/// `Running::is_ours`.)
+pub fn hold_for_fork() {
+    HELD.put(state_for_fork());
 }
 
-/// Before `fork`: the state lock is taken, so that the child never inherits it held by a thread it
-/// does not have. (The child starts its own watcher when it next needs one: `Running::is_ours`.)
-extern "C" fn prepare() {
-    let guard = state();
-    // Without the thread-local (fork from a thread-local destructor) the guard drops here.
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
+/// After `fork`, in parent and child: the state lock is released (the last of `fork`'s locks).
+pub fn release_after_fork() {
+    drop(HELD.take());
 }
 
-/// After `fork`, in parent and child: the state lock is released.
-extern "C" fn release() {
-    let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
-}
-
-/// After `fork`, in the child: the parent's selections are the parent's, so the child starts with
-/// none (it makes its own). Their event objects are not touched, not even released: a thread of the
-/// parent's, which the child does not have, may have held one's mutex at the fork, and setting it
-/// would hang the child. Then the state lock is released.
-extern "C" fn child() {
-    let _ = HELD.try_with(|h| {
-        if let Some(st) = h.borrow_mut().as_mut() {
-            for fd in std::mem::take(&mut st.selections).into_keys() {
-                super::mark(fd, false);
-            }
-            st.polling.clear();
-        }
-    });
-    release();
+/// After `fork`, in the child (before `release_after_fork`): the parent's selections are the parent's,
+/// so the child starts with none (it makes its own). Their event objects are not touched, not even
+/// released: a thread of the parent's, which the child does not have, may have held one's mutex at the
+/// fork, and setting it would hang the child.
+pub fn forget_selections_after_fork() {
+    let Some(mut st) = HELD.take() else {
+        return;
+    };
+    for &fd in st.selections.keys() {
+        super::mark(fd, false);
+    }
+    // Forgotten, not freed: the fork handlers do not allocate or free (`locks::ForkSlot`).
+    std::mem::forget(std::mem::take(&mut st.selections));
+    st.polling.clear();
+    HELD.put(st);
 }
