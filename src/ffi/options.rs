@@ -112,15 +112,12 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
     }
     // SAFETY: at least four readable bytes.
     let value = unsafe { optval.cast::<DWORD>().read_unaligned() };
-    match fd::is_socket(fd) {
-        Ok(true) => {}
-        _ => {
-            return Err(Error::new(
-                WsaCode::ENOTSOCK,
-                format!("setsockopt(SO_SECURE): descriptor {fd} is not a socket"),
-            ))
-        }
-    }
+    let Ok(Some(identity)) = fd::socket_identity(fd) else {
+        return Err(Error::new(
+            WsaCode::ENOTSOCK,
+            format!("setsockopt(SO_SECURE): descriptor {fd} is not a socket"),
+        ));
+    };
     let existing = match table::lookup(fd) {
         Some(b) => Some(b.socket()?.clone()),
         None => None,
@@ -151,7 +148,10 @@ unsafe fn set_secure(fd: c_int, optval: *const c_void, optlen: socklen_t) -> Res
                      (use SSL_FLAG_DEFER_HANDSHAKE to start in plaintext)",
                 ));
             }
-            table::insert(fd, SecureSocket::new(fd, table::generation()));
+            table::insert(
+                fd,
+                SecureSocket::with_identity(fd, table::generation(), Some(identity)),
+            );
             crate::log::log!(
                 crate::settings::Level::Debug,
                 "fd {fd}: secure socket (setsockopt SO_SECURE = SO_SEC_SSL)"

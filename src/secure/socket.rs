@@ -70,11 +70,21 @@ impl SecureSocket {
     /// Secure state for a descriptor that just got `SO_SECURE`, in fork generation `generation` (the
     /// table's: see `table::generation`).
     pub fn new(fd: c_int, generation: u64) -> Arc<SecureSocket> {
+        Self::with_identity(fd, generation, fd::identity(fd).ok())
+    }
+
+    /// As [`SecureSocket::new`], with the identity of the kernel object already read
+    /// (`fd::socket_identity`), so that `SO_SECURE` makes one `fstat`, not two.
+    pub fn with_identity(
+        fd: c_int,
+        generation: u64,
+        identity: Option<fd::Identity>,
+    ) -> Arc<SecureSocket> {
         Arc::new(SecureSocket {
             wire: Wire::new(fd),
             descriptors: Mutex::new(vec![fd]),
             generation,
-            identity: fd::identity(fd).ok(),
+            identity,
             state: Mutex::new(Session::new()),
             handshake_done: Condvar::new(),
             writers: Mutex::new(()),

@@ -213,11 +213,27 @@ pub fn set_nonblocking(fd: c_int, on: bool) -> Result<(), Errno> {
 /// What kind of object the descriptor is: Ok(true) for a socket, Ok(false) for something else,
 /// Err(EBADF) for no open descriptor.
 pub fn is_socket(fd: c_int) -> Result<bool, Errno> {
-    // SAFETY: fstat fills the stat buffer we own.
+    socket_identity(fd).map(|identity| identity.is_some())
+}
+
+/// What `fstat` says of a descriptor, in one system call: Ok(Some(identity)) for a socket, Ok(None)
+/// for something else, Err(EBADF) for no open descriptor.
+pub fn socket_identity(fd: c_int) -> Result<Option<Identity>, Errno> {
+    let st = fstat(fd)?;
+    Ok((st.st_mode & libc::S_IFMT == libc::S_IFSOCK).then(|| identity_of(&st)))
+}
+
+#[allow(clippy::unnecessary_cast)] // dev_t and ino_t are 32 bits on some targets
+fn identity_of(st: &libc::stat) -> Identity {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+fn fstat(fd: c_int) -> Result<libc::stat, Errno> {
+    // SAFETY: fstat fills the stat buffer we own (all zeroes is a valid `stat`).
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         check(libc::fstat(fd, &mut st))?;
-        Ok(st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+        Ok(st)
     }
 }
 
@@ -227,12 +243,7 @@ pub type Identity = (u64, u64);
 
 /// The identity of the object `fd` refers to (Err(EBADF) when the number is not open).
 pub fn identity(fd: c_int) -> Result<Identity, Errno> {
-    // SAFETY: fstat fills the stat buffer we own.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        check(libc::fstat(fd, &mut st))?;
-        Ok((st.st_dev as u64, st.st_ino as u64))
-    }
+    fstat(fd).map(|st| identity_of(&st))
 }
 
 /// The process's limit on open descriptors (RLIMIT_NOFILE, soft): a descriptor number must be below it.
