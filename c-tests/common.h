@@ -149,6 +149,24 @@ static inline void child_exit(int code)
     _exit(code);
 }
 
+/* One event selection on a fresh socket pair (the fork tests' churn and children): `mask` selected
+ * with `ev` on one end, a byte written from the other, a wait of up to `ms` for the event, the recorded
+ * events taken, both ends closed. Returns WSAWaitForMultipleEvents' answer (0: the event came), or
+ * WSA_WAIT_FAILED when no socket pair could be made. */
+static inline DWORD select_round(WSAEVENT ev, long mask, DWORD ms)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) return WSA_WAIT_FAILED;
+    WSAEventSelect(sp[0], ev, mask);
+    send(sp[1], "x", 1, 0);
+    DWORD w = WSAWaitForMultipleEvents(1, &ev, FALSE, ms, FALSE);
+    WSANETWORKEVENTS ne;
+    WSAEnumNetworkEvents(sp[0], ev, &ne);
+    close(sp[0]);
+    close(sp[1]);
+    return w;
+}
+
 /* Waits (up to `ms` in all) until the events in `want` have all been recorded on s (WSAEventSelect
  * with event `ev`), collecting what WSAEnumNetworkEvents hands over into *all (error codes kept by
  * bit). Returns 1 if they came. */

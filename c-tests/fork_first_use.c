@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 /* make test: 150 processes of 12 children; under valgrind or ASan (T_RACE_ROUNDS=20), 5 of 4. */
@@ -31,40 +32,26 @@
 #define CHILD_LIMIT_MS 25000
 #define RUN_LIMIT_MS 25000 /* with CHILD_LIMIT_MS, under the 58 s watchdog */
 
-static volatile int g_stop;
+static atomic_int g_stop;
 
 /* The first thread: event selections on fresh socket pairs, from its start until told to stop. */
 static void *select_churn(void *arg)
 {
     (void)arg;
     WSAEVENT ev = WSACreateEvent();
-    while (!g_stop) {
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) break;
-        WSAEventSelect(sp[0], ev, FD_READ | FD_CLOSE);
-        send(sp[1], "x", 1, 0);
-        WSAWaitForMultipleEvents(1, &ev, FALSE, 5, FALSE);
-        WSANETWORKEVENTS ne;
-        WSAEnumNetworkEvents(sp[0], ev, &ne);
-        closesocket(sp[0]);
-        close(sp[1]);
+    while (!g_stop && select_round(ev, FD_READ | FD_CLOSE, 5) != WSA_WAIT_FAILED) {
     }
     WSACloseEvent(ev);
     return NULL;
 }
 
 /* In a child: an event selection of its own must work. Exit 0, or 7 (FD_READ not recorded within
- * 20 s) or 8 (the wait failed). */
+ * 20 s) or 8 (the wait failed, or no socket pair). */
 static void child_body(void)
 {
     signal(SIGALRM, SIG_DFL); /* the parent's watchdog handler is not the child's */
     alarm(CHILD_LIMIT_MS / 1000 + 5);
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) child_exit(9);
-    WSAEVENT e = WSACreateEvent();
-    WSAEventSelect(sp[0], e, FD_READ);
-    send(sp[1], "x", 1, 0);
-    DWORD w = WSAWaitForMultipleEvents(1, &e, FALSE, 20000, FALSE);
+    DWORD w = select_round(WSACreateEvent(), FD_READ, 20000);
     child_exit(w == 0 ? 0 : w == WSA_WAIT_TIMEOUT ? 7 : 8);
 }
 

@@ -109,15 +109,7 @@ static void *event_churn(void *a)
     WSAEVENT ev = WSACreateEvent();
     while (!g_stop) {
         park_point();
-        int sp[2];
-        socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-        WSAEventSelect(sp[0], ev, FD_READ | FD_CLOSE | FD_WRITE);
-        send(sp[1], "x", 1, 0);
-        WSAWaitForMultipleEvents(1, &ev, FALSE, 5, FALSE);
-        WSANETWORKEVENTS ne;
-        WSAEnumNetworkEvents(sp[0], ev, &ne);
-        close(sp[0]);
-        close(sp[1]);
+        select_round(ev, FD_READ | FD_CLOSE | FD_WRITE, 5);
     }
     WSACloseEvent(ev);
     return NULL;
@@ -173,13 +165,7 @@ int main(int argc, char **argv)
             epoll_ctl(ep, EPOLL_CTL_ADD, g_s, &ev);
             epoll_wait(ep, o, 4, 0);
             close(ep);
-            int sp[2];
-            socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
-            WSAEVENT e = WSACreateEvent();
-            WSAEventSelect(sp[0], e, FD_READ);
-            send(sp[1], "x", 1, 0);
-            DWORD w = WSAWaitForMultipleEvents(1, &e, FALSE, 20000, FALSE);
-            close(sp[0]);
+            DWORD w = select_round(WSACreateEvent(), FD_READ, 20000);
             /* 7: FD_READ not recorded within 20 s; 8: the wait failed */
             child_exit(w == 0 ? 0 : w == WSA_WAIT_TIMEOUT ? 7 : 8);
         }
