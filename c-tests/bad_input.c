@@ -1,6 +1,6 @@
 /*
  * bad_input.c - NULL and short buffers, unknown codes, wrong states, closed
- * and invalid sockets: each with its exact Winsock code (docs/api.md, ABI.md)
+ * and invalid sockets: each with its exact Winsock code (docs/api.md, docs/abi.md)
  * and the matching errno.  Also WSAStartup/WSACleanup negotiation, the two
  * encodings of FIONBIO/FIONREAD, plain sockets behaving as libc, and
  * SO_RCVTIMEO given as a 4-byte millisecond DWORD.

@@ -14,7 +14,7 @@
  * and in deferred mode through the STARTTLS server (good certificate only),
  * where the name given to SO_SSL_PERFORM_HANDSHAKE is the one checked.
  *
- * For each connection: the flags the hook received (ABI.md §2: ISSUER_UNKNOWN
+ * For each connection: the flags the hook received (docs/abi.md §2: ISSUER_UNKNOWN
  * for an untrusted chain, self-signed, expired, and for a name mismatch only
  * when a name was given), the hook's other arguments, the number of hook
  * calls, and the outcome (0, or SOCKET_ERROR + WSAECONNABORTED + ECONNABORTED
@@ -28,7 +28,7 @@
 
 #define FLAG_BAD SSL_CERT_FLAG_ISSUER_UNKNOWN
 
-/* The two codes seen for SO_SSL_SET_PEERNAME (ABI.md §1: accept both). */
+/* The two codes seen for SO_SSL_SET_PEERNAME (docs/abi.md §1: accept both). */
 #define PEERNAME_IOW ((DWORD)0x9073000F)
 #define PEERNAME_IOR ((DWORD)0x5073000F)
 

@@ -1,7 +1,7 @@
 /*
  * Full duplex on secure sockets: one thread sends while another receives on the same socket,
  * with no lock of the program's own around send and recv (CE's secure sockets were not full
- * duplex; sslsock's are, docs/ABI.md section 3).
+ * duplex; sslsock's are, docs/abi.md section 3).
  *
  * Two sockets, immediate handshake against the STARTTLS server, `STREAM` (the server echoes every
  * byte). On each, 8 MiB of a seeded pseudo-random stream go out in sends of 1 B to 64 KiB (sizes

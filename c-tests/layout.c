@@ -1,5 +1,5 @@
 /*
- * layout.c - the C side checks the headers against ABI.md §1: every structure's
+ * layout.c - the C side checks the headers against docs/abi.md §1: every structure's
  * size and offsets (CE layout: DWORD/ULONG/ALG_ID 32-bit, pointers 64 bits on LP64 and
  * 32 bits on 32-bit targets such as armv7, as on CE),
  * every constant's value, and the prototypes of the exported functions.
@@ -163,7 +163,7 @@
                                       (DWORD)(name) == (DWORD)(value)) ? 1 : -1];
 CONSTANTS(STATIC_CONST)
 
-/* SO_SSL_SET_PEERNAME: ABI.md §1 accepts both 0x9073000F and 0x5073000F. */
+/* SO_SSL_SET_PEERNAME: docs/abi.md §1 accepts both 0x9073000F and 0x5073000F. */
 typedef char layout_const_SO_SSL_SET_PEERNAME
     [((DWORD)SO_SSL_SET_PEERNAME == 0x9073000Fu || (DWORD)SO_SSL_SET_PEERNAME == 0x5073000Fu)
          ? 1 : -1];

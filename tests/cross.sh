@@ -29,7 +29,7 @@ TARGETS=("$@")
 # protocol sets (protocols), two threads on one socket (duplex), non-blocking sockets and readiness
 # (nonblocking, readiness), the calls glibc's headers bind to their time64 names under _TIME_BITS=64
 # on a 32-bit target (time64: SO_SECURE, the message calls, fcntl copies, select, timeouts; the plain names
-# on a 64-bit one; epoll_time64: c-tests/epoll.c through __epoll_pwait2_time64), and the CE programs of PATTERNS.md that c-tests/ carries (pattern01-14).
+# on a 64-bit one; epoll_time64: c-tests/epoll.c through __epoll_pwait2_time64), and the CE programs of docs/patterns.md that c-tests/ carries (pattern01-14).
 # Left to the native run: the timing-heavy and load tests (hostile floods for 15 s, many_threads,
 # timeouts, close_wakes, the failclosed races, fork_locks), which qemu slows several-fold and which
 # test no 32/64-bit difference, and bounds, whose children exec /proc/self/exe (an ARM program the

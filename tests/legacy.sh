@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/legacy.sh - the fourteen CE programs of PATTERNS.md "as written" (c-tests/legacy/, docs/porting.md).
+# tests/legacy.sh - the fourteen CE programs of docs/patterns.md "as written" (c-tests/legacy/, docs/porting.md).
 #
 # 1. Compiles every c-tests/legacy/*.c as C (-std=c99 with no feature macro, and gnu11) and every
 #    *.cpp as C++ (-std=c++11 and c++17), with -I include -I include/sslsock/compat -Wall -Wextra -Werror:

@@ -1,7 +1,7 @@
 /*
  * legacy_test.h - test scaffolding of c-tests/legacy/ (not part of any port).
  *
- * The programs of c-tests/legacy/ are the fourteen CE programs of PATTERNS.md written as their CE
+ * The programs of c-tests/legacy/ are the fourteen CE programs of docs/patterns.md written as their CE
  * code is written (<windows.h>, TCHAR, CRITICAL_SECTION, the CE hook), built against sslsock's compat
  * headers (include/sslsock/compat) and run by tests/legacy.sh.  Each marks the edits a port needed
  * with PORT: comments, and its test scaffolding with TEST: comments.  This header is the scaffolding:

@@ -1,5 +1,5 @@
 /*
- * Pattern 1 as written on CE: the HTTP client of an IoT SDK's Windows CE adapter (PATTERNS.md 1).
+ * Pattern 1 as written on CE: the HTTP client of an IoT SDK's Windows CE adapter (docs/patterns.md 1).
  *
  * WSAStartup(2.2), insisting on 2.2 back -> socket -> SO_SECURE -> hook (pvArg NULL, out and pcb
  * NULL) -> SO_SSL_SET_PROTOCOLS {SSL_PROTOCOL_TLS1} -> connect (handshake inside) -> the request in

@@ -1,5 +1,5 @@
 /*
- * Pattern 2 as written on CE: an AMQP client's secure transport (.NET Compact Framework; PATTERNS.md 2),
+ * Pattern 2 as written on CE: an AMQP client's secure transport (.NET Compact Framework; docs/patterns.md 2),
  * transliterated to the C it P/Invokes into.
  *
  * SO_SECURE; the hook given as a raw {fn, host} buffer; every send under one lock and every receive

@@ -1,5 +1,5 @@
 /*
- * Pattern 3 as written on CE: PocketHTTP's secure connection through a proxy (PATTERNS.md 3).
+ * Pattern 3 as written on CE: PocketHTTP's secure connection through a proxy (docs/patterns.md 3).
  *
  * SO_SECURE -> hook(server name) with a 16-byte out buffer and a pcb -> DEFER (16-byte out buffer
  * too) -> connect -> proxy CONNECT in plaintext (select for write with a timeout, send; select for

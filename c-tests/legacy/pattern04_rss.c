@@ -1,5 +1,5 @@
 /*
- * Pattern 4 as written on CE: an RSS reader's feed download (PATTERNS.md 4).
+ * Pattern 4 as written on CE: an RSS reader's feed download (docs/patterns.md 4).
  *
  * socket(AF_INET, SOCK_STREAM, 0) -> SO_SECURE -> hook(wide host string) -> DEFER -> SO_KEEPALIVE
  * -> connect -> optional SOCKS4 negotiation in plaintext -> SO_SSL_PERFORM_HANDSHAKE(NULL, 0) ->

@@ -1,5 +1,5 @@
 /*
- * Pattern 5 as written on CE: a POP3/SMTP client with TLS from the first byte (PATTERNS.md 5).
+ * Pattern 5 as written on CE: a POP3/SMTP client with TLS from the first byte (docs/patterns.md 5).
  *
  * SO_SECURE -> hook(pvArg = the socket) -> DEFER -> connect -> SO_SSL_PERFORM_HANDSHAKE(NULL, 0) at
  * once -> a timer polls with zero-timeout select(FD_SETSIZE, ...) for read and write, receives

@@ -1,5 +1,5 @@
 /*
- * Pattern 6 as written on CE: a mail client's connection with STARTTLS (C++; PATTERNS.md 6).
+ * Pattern 6 as written on CE: a mail client's connection with STARTTLS (C++; docs/patterns.md 6).
  *
  * WSAStartup(0x202) -> SO_SECURE -> hook(this) -> DEFER for STARTTLS-capable servers -> blocking
  * connect -> a timer calls select(0, NULL, &w, &e, {0, 0}) on hand-built fd_sets and expects

@@ -1,5 +1,5 @@
 /*
- * Pattern 7 as written on CE: a telnet client with "SSL" and "telnet AUTH SSL" modes (PATTERNS.md 7).
+ * Pattern 7 as written on CE: a telnet client with "SSL" and "telnet AUTH SSL" modes (docs/patterns.md 7).
  *
  * SSL: SO_SECURE -> hook -> connect.  AUTH SSL: SO_SECURE -> hook -> GET_FLAGS into a DWORD, OR in
  * DEFER, SET_FLAGS -> connect -> plaintext negotiation -> SO_SSL_PERFORM_HANDSHAKE with all-zero

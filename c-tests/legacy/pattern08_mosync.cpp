@@ -1,5 +1,5 @@
 /*
- * Pattern 8 as written on CE: the MoSync runtime's secure connection (C++; PATTERNS.md 8).
+ * Pattern 8 as written on CE: the MoSync runtime's secure connection (C++; docs/patterns.md 8).
  *
  * socket -> get/set TCP_NODELAY -> SO_SECURE -> hook -> SO_SSL_SET_PEERNAME(host, strlen+1) ->
  * connect (handshake inside) -> send must return exactly len -> recv 0 = closed -> shutdown(2) +

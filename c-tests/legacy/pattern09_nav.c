@@ -1,5 +1,5 @@
 /*
- * Pattern 9 as written on CE: a navigation client's platform layer (PATTERNS.md 9).
+ * Pattern 9 as written on CE: a navigation client's platform layer (docs/patterns.md 9).
  *
  * SO_SECURE -> hook(this) and deliberately no SO_SSL_SET_PEERNAME, so that the hook can tell a trust
  * failure (ISSUER_UNKNOWN) from a name failure (its own CN check) -> connect -> a reader thread

@@ -1,5 +1,5 @@
 /*
- * Pattern 10 as written on CE: an XMPP client's connection (C++; PATTERNS.md 10).
+ * Pattern 10 as written on CE: an XMPP client's connection (C++; docs/patterns.md 10).
  *
  * WSAStartup(0x202), requiring wVersion 0x202 -> SO_SECURE -> hook(this) -> DEFER -> connect ->
  * XMPP in plaintext -> STARTTLS: SO_SSL_PERFORM_HANDSHAKE(host, strlen) without the NUL ->

@@ -1,5 +1,5 @@
 /*
- * Pattern 11 as written on CE: an IRC client (PATTERNS.md 11).
+ * Pattern 11 as written on CE: an IRC client (docs/patterns.md 11).
  *
  * WSAStartup(1.1) -> SO_SECURE -> hook(pvArg = the socket) -> connect -> SO_SSL_GET_CONNECTION_INFO
  * at once -> polling select(s + 1, &r, NULL, NULL, {0, 0}) -> recv / send -> closesocket +

@@ -1,5 +1,5 @@
 /*
- * Pattern 12 as written on CE: a browser's (Minimo's) secure socket layer (C++; PATTERNS.md 12).
+ * Pattern 12 as written on CE: a browser's (Minimo's) secure socket layer (C++; docs/patterns.md 12).
  *
  * SO_SECURE -> hook(socket info) -> the descriptor is handed to NSPR, which makes it non-blocking,
  * connects, polls, sends and receives on it.  The hook checks the CN, with wildcards, against the

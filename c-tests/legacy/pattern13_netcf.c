@@ -1,6 +1,6 @@
 /*
  * Pattern 13 as written on CE: the secure-socket helpers of .NET Compact Framework projects
- * (PATTERNS.md 13), transliterated from their C# to the calls they make.
+ * (docs/patterns.md 13), transliterated from their C# to the calls they make.
  *
  * Socket.SetSocketOption((SocketOptionLevel)0xFFFF, (SocketOptionName)0x2001, 0x2004);
  * Socket.IOControl with the codes written as negative 32-bit ints ((int)0x90730008); the hook

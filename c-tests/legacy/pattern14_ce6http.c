@@ -1,5 +1,5 @@
 /*
- * Pattern 14 as written on CE: a recent CE 6 HTTP client (PATTERNS.md 14).
+ * Pattern 14 as written on CE: a recent CE 6 HTTP client (docs/patterns.md 14).
  *
  * SO_RCVTIMEO / SO_SNDTIMEO as int milliseconds -> SO_RCVBUF 65536, SO_SNDBUF 32768 -> SO_SECURE ->
  * DEFER (a non-deferred connect failed on its device) -> SO_SSL_SET_PROTOCOLS {TLS1} -> hook(NULL)

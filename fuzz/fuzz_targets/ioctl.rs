@@ -6,7 +6,7 @@
 //! `code selector (u8; >= 0xC0: a raw u32 follows) | pointer flags (u8) | in length (u16) | in bytes |
 //! out length (u16)`.
 //!
-//! Checked: the result is 0 or SOCKET_ERROR with a known WSAE code; the known answers of ABI.md
+//! Checked: the result is 0 or SOCKET_ERROR with a known WSAE code; the known answers of docs/abi.md
 //! (WSAEINVAL for unknown codes and for SSL codes on a plain socket, WSAENOTSOCK on a non-socket,
 //! WSAEOPNOTSUPP with overlapped arguments); nothing is written past *lpcbBytesReturned, nor anything
 //! on failure; a GET after a successful SET gives back what was set.
@@ -158,7 +158,7 @@ fuzz_target!(init: { init(); }, |data: &[u8]| {
             );
         }
 
-        // The answers ABI.md fixes.
+        // The answers docs/abi.md fixes.
         let input_fault = in_null && in_null_len > 0;
         if overlapped || routine {
             assert_eq!(err, WSAEOPNOTSUPP, "{what}: overlapped");
