@@ -179,7 +179,8 @@ impl SecureSocket {
 
     /// Whether descriptor `fd`, which had this socket, is now something else: closed behind sslsock's
     /// back (`fclose` of an `fdopen` stream, `closefrom`, a raw system call) and its number reused.
-    /// Asked only after a call failed, so the fast path pays nothing.
+    /// Asked after a call failed, by `close` and by `dup2` onto the number (one `fstat`: closing a
+    /// reused number must not shut down the socket that now has it), so `send` and `recv` pay nothing.
     pub fn is_stale(&self, fd: c_int) -> bool {
         // A socket sslsock closed itself is not stale: its calls fail as closed (WSAEINTR, ...).
         if self.is_closed() {
