@@ -2,8 +2,11 @@
 """The report of `make bench` (bench/run.sh): reads RESULTS_DIR/raw.tsv (one line per client run),
 RESULTS_DIR/meta.txt and, when bench/preload.sh ran, RESULTS_DIR/preload.csv; prints one table with,
 per workload, the median (min-max) of sslsock, the OpenSSL client, rustls-direct and plain TCP, the
-ratios sslsock/OpenSSL and sslsock/rustls, and the goals (issues 6, 7 and 13) with a mark; writes
-results.csv, results.md (the table in Markdown, for docs/benchmarks.md) and chart.png.
+ratios sslsock/OpenSSL and sslsock/rustls, and the goals (issues 6, 7 and 13) with a mark; then, when
+the run had rustls' unbuffered API as a client too (bench_rustls_client --unbuffered), a second table
+of client CPU: rustls' buffered API, its unbuffered API and sslsock, and their ratios, which tell what
+the API sslsock is built on costs by itself. Writes results.csv, results.md (the tables in Markdown,
+for docs/benchmarks.md) and chart.png.
 
     python3 bench/report.py bench/results
 """
@@ -18,7 +21,10 @@ import subprocess
 import sys
 
 CLIENTS = ["sslsock", "openssl", "rustls", "plain"]
-HEAD = {"sslsock": "sslsock", "openssl": "OpenSSL", "rustls": "rustls", "plain": "plain TCP"}
+# rustls' unbuffered API, used directly: its own table (api_lines), not a column of the main one.
+UNBUFFERED = "rustlsub"
+HEAD = {"sslsock": "sslsock", "openssl": "OpenSSL", "rustls": "rustls", "plain": "plain TCP",
+        UNBUFFERED: "rustls unbuffered"}
 OK, NO = "\u2713", "\u2717"
 
 
@@ -179,7 +185,7 @@ def build_rows(runs, meta):
         rows.append(Row(f"threads{t}", "  client CPU", "ms/GB", cpu_ms_per_gb, "low", None,
                         cpu=True))
     for row in rows:
-        for cl in CLIENTS:
+        for cl in CLIENTS + [UNBUFFERED]:
             rs = runs.get((row.key, cl))
             if not rs:
                 continue
@@ -319,6 +325,33 @@ def table_lines(rows, md=False):
     out = [line(cols), "  ".join("-" * w for w in widths)]
     out += [line(d) for d in data]
     return out
+
+
+def api_lines(rows, md=False):
+    """Client CPU of rustls' buffered API, its unbuffered API and sslsock, where all three ran."""
+    cols = ["workload", "unit", "rustls (buffered)", HEAD[UNBUFFERED], HEAD["sslsock"],
+            "unbuffered/buffered", "sslsock/unbuffered"]
+    data = []
+    last = ""
+    for r in rows:
+        if not r.label.startswith("  "):
+            last = r.label
+        if not r.cpu or not all(r.stats.get(c) for c in ("rustls", UNBUFFERED, "sslsock")):
+            continue
+        ub, su = ratio(r, UNBUFFERED, "rustls"), ratio(r, "sslsock", UNBUFFERED)
+        data.append([f"{last}: client CPU", r.unit, cell(r.stats["rustls"]), cell(r.stats[UNBUFFERED]),
+                     cell(r.stats["sslsock"]), fmt(ub), fmt(su)])
+    if not data:
+        return []
+    if md:
+        out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        out += ["| " + " | ".join(d) + " |" for d in data]
+        return out
+    widths = [max(len(str(x)) for x in col) for col in zip(cols, *data)]
+    def line(vals):
+        return "  ".join((str(v).ljust(w) if i == 0 else str(v).rjust(w))
+                         for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
+    return [line(cols), "  ".join("-" * w for w in widths)] + [line(d) for d in data]
 
 
 def write_csv(rows, path):
@@ -469,6 +502,10 @@ def main(argv):
             print(f"# negotiated by {HEAD[c]}: {info[c]}")
     lines = table_lines(rows)
     print("\n".join(lines))
+    api = api_lines(rows)
+    if api:
+        print("# rustls' two APIs used directly, and sslsock (on the unbuffered one): client CPU")
+        print("\n".join(api))
     notes = [f"{r.label.strip()} ({r.key}):{r.note}" for r in rows if r.note.strip()]
     for n in notes:
         print(f"# note: {n}")
@@ -485,6 +522,10 @@ def main(argv):
         f.write("\n" + "\n".join(table_lines(rows, md=True)) + "\n")
         if notes:
             f.write("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+        api = api_lines(rows, md=True)
+        if api:
+            f.write("\nrustls' two APIs used directly, and sslsock (on the unbuffered one): client CPU\n\n"
+                    + "\n".join(api) + "\n")
     chart = os.path.join(outdir, "chart.png")
     made = False
     try:

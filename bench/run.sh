@@ -26,6 +26,8 @@
 #   BENCH_ONLY                    a space-separated subset of: bulk pingpong handshake memory
 #                                 concurrent threads soak sserver preload
 #   BENCH_SOAK_N [100000 | 10000] cycles of the soak test
+#   BENCH_UNBUFFERED [1]          1: rustls' unbuffered API used directly (bench_rustls_client --unbuffered)
+#                                 runs too, in bulk, pingpong and handshake, for the report's second table
 #   BENCH_PIN [1]                 1: servers on CPU 0, clients on CPU 1 (taskset), so that a ping-pong
 #                                 does not flip between one-CPU and two-CPU schedules from run to run
 #   CC [cc], CARGO [cargo]
@@ -132,6 +134,7 @@ client_cmd() {
         sslsock) CMD=(env SSL_CERT_FILE="$PKI/ca.pem" "$BIN/sslsock_client" ${ND[@]+"${ND[@]}"}) ;;
         openssl) CMD=("$BIN/openssl_client" ${ND[@]+"${ND[@]}"} --ca "$PKI/ca.pem") ;;
         rustls) CMD=("$EX/bench_rustls_client" ${ND[@]+"${ND[@]}"} --ca "$PKI/ca.pem") ;;
+        rustlsub) CMD=("$EX/bench_rustls_client" ${ND[@]+"${ND[@]}"} --unbuffered --ca "$PKI/ca.pem") ;;
         plain) CMD=("$BIN/openssl_client" ${ND[@]+"${ND[@]}"} --plain) ;;
     esac
 }
@@ -182,25 +185,32 @@ series() {
 
 ALL="sslsock openssl rustls plain"
 TLS3="sslsock openssl rustls"
+# With rustls' unbuffered API as a fifth client (BENCH_UNBUFFERED=1): the rows the second table shows.
+UB_ALL=$ALL
+UB_TLS3=$TLS3
+if [ "${BENCH_UNBUFFERED:-1}" = 1 ]; then
+    UB_ALL="$ALL rustlsub"
+    UB_TLS3="$TLS3 rustlsub"
+fi
 say "$(nproc) CPUs$([ ${#CLI_PIN[@]} -gt 0 ] && echo ' (servers pinned to CPU 0, clients to CPU 1)'), $(uname -r), $(openssl version), runs=$RUNS, bulk=$BULK bytes, nodelay=$NODELAY${QUICK:+, quick=$QUICK}"
 
 if want bulk; then
     for spec in "dl16k download 16384" "dl1k download 1024" "ul16k upload 16384" "ul1k upload 1024"; do
         set -- $spec
         say "bulk: $2 $BULK bytes in $3-byte calls"
-        series "$1" "$ALL" app13 plain "$2" "$BULK" "$3"
+        series "$1" "$UB_ALL" app13 plain "$2" "$BULK" "$3"
     done
 fi
 if want pingpong; then
     say "ping-pong: $PINGPONG_N round trips of 1 byte"
-    series pingpong "$ALL" app13 plain pingpong "$PINGPONG_N"
+    series pingpong "$UB_ALL" app13 plain pingpong "$PINGPONG_N"
 fi
 if want handshake; then
     for v in 13 12; do
         for k in e r; do
             for m in full resume; do
                 say "handshakes: TLS 1.${v#1} $([ $k = e ] && echo ECDSA || echo RSA) $m, ${HS_SECONDS}s loops"
-                series "hs_${m}_${v}_${k}" "$TLS3" "hs$v$k" - handshake "$HS_SECONDS" "$m"
+                series "hs_${m}_${v}_${k}" "$UB_TLS3" "hs$v$k" - handshake "$HS_SECONDS" "$m"
             done
         done
     done

@@ -7,9 +7,15 @@
 //!
 //! ```sh
 //! cargo build --release --example bench_rustls_client
-//! target/release/examples/bench_rustls_client --port P --ca ca.pem [--name localhost] [--plain]
+//! target/release/examples/bench_rustls_client --port P --ca ca.pem [--name localhost] [--plain] [--unbuffered]
 //!     [--nodelay] WORKLOAD ARGS...
 //! ```
+//! With `--unbuffered` the TLS connections use rustls' unbuffered API instead
+//! (`UnbufferedClientConnection`, the API sslsock is built on), driven the plain way: ciphertext read
+//! into one growing buffer and decrypted there, records encrypted into one `Vec` and written. It
+//! tells what rustls' two APIs cost apart from sslsock (docs/benchmarks.md); `make bench` does not
+//! run it.
+//!
 //! Workloads: `download BYTES CHUNK`, `upload BYTES CHUNK`, `pingpong COUNT`,
 //! `handshake SECONDS full|resume`, `many COUNT`, `threads N BYTES CHUNK`. Output: one line
 //! `RESULT key=value ...` (wall and CPU seconds of the timed part, counts) and `INFO ...` (what the
@@ -20,9 +26,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use rustls::client::Resumption;
+use rustls::client::{Resumption, UnbufferedClientConnection};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
 
 struct Opts {
@@ -30,25 +37,203 @@ struct Opts {
     name: ServerName<'static>,
     plain: bool,
     nodelay: bool,
+    unbuffered: bool,
     resume_cfg: Option<Arc<ClientConfig>>,
     full_cfg: Option<Arc<ClientConfig>>,
 }
 
 enum Conn {
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Unbuffered(Box<Unbuffered>),
     Plain(TcpStream),
+}
+
+/// A connection on rustls' unbuffered API over a blocking `TcpStream` (`--unbuffered`).
+struct Unbuffered {
+    conn: UnbufferedClientConnection,
+    sock: TcpStream,
+    /// Ciphertext received and not yet discarded (`used` bytes of it), decrypted in place.
+    incoming: Vec<u8>,
+    used: usize,
+    /// Records made and not yet written.
+    outgoing: Vec<u8>,
+    /// Plaintext of a record that did not fit the caller's buffer, from `taken` on.
+    rest: Vec<u8>,
+    taken: usize,
+    /// The server's close_notify came (rustls reports it once).
+    peer_closed: bool,
+}
+
+/// What `Unbuffered::drive` runs the connection for.
+enum Want<'a> {
+    Handshake,
+    Send(&'a [u8]),
+    Recv(&'a mut [u8]),
+    Close,
+}
+
+impl Unbuffered {
+    fn connect(
+        cfg: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        sock: TcpStream,
+    ) -> io::Result<Self> {
+        let mut u = Unbuffered {
+            conn: UnbufferedClientConnection::new(cfg, name).map_err(io::Error::other)?,
+            sock,
+            incoming: vec![0; 16 * 1024 + 256],
+            used: 0,
+            outgoing: Vec::new(),
+            rest: Vec::new(),
+            taken: 0,
+            peer_closed: false,
+        };
+        u.drive(Want::Handshake)?;
+        Ok(u)
+    }
+
+    /// Runs the connection until `want` is done: the handshake, `data` encrypted and written, or
+    /// plaintext copied into the buffer (its length; 0 at the end of the stream).
+    fn drive(&mut self, mut want: Want<'_>) -> io::Result<usize> {
+        loop {
+            if let Want::Recv(buf) = &mut want {
+                if self.taken < self.rest.len() {
+                    let n = buf.len().min(self.rest.len() - self.taken);
+                    buf[..n].copy_from_slice(&self.rest[self.taken..self.taken + n]);
+                    self.taken += n;
+                    return Ok(n);
+                }
+                if self.peer_closed {
+                    return Ok(0);
+                }
+            }
+            let Unbuffered {
+                conn,
+                sock,
+                incoming,
+                used,
+                outgoing,
+                rest,
+                taken,
+                peer_closed,
+            } = self;
+            let status = conn.process_tls_records(&mut incoming[..*used]);
+            let mut discard = status.discard;
+            let (mut done, mut read, mut closed) = (None, false, false);
+            match status.state.map_err(io::Error::other)? {
+                ConnectionState::EncodeTlsData(mut e) => {
+                    let mut room = 4096;
+                    loop {
+                        let at = outgoing.len();
+                        outgoing.resize(at + room, 0);
+                        match e.encode(&mut outgoing[at..]) {
+                            Ok(n) => break outgoing.truncate(at + n),
+                            Err(EncodeError::InsufficientSize(s)) => room = s.required_size,
+                            Err(EncodeError::AlreadyEncoded) => break outgoing.truncate(at),
+                        }
+                        outgoing.truncate(at);
+                    }
+                }
+                ConnectionState::TransmitTlsData(t) => {
+                    sock.write_all(outgoing)?;
+                    outgoing.clear();
+                    t.done();
+                }
+                ConnectionState::ReadTraffic(mut r) => {
+                    if let Some(record) = r.next_record() {
+                        let record = record.map_err(io::Error::other)?;
+                        discard += record.discard;
+                        if let Want::Recv(buf) = &mut want {
+                            let n = buf.len().min(record.payload.len());
+                            buf[..n].copy_from_slice(&record.payload[..n]);
+                            rest.clear();
+                            rest.extend_from_slice(&record.payload[n..]);
+                            *taken = 0;
+                            done = (n > 0).then_some(n);
+                        } else {
+                            // Data while handshaking or sending: kept for the next `Recv`.
+                            if *taken == rest.len() {
+                                rest.clear();
+                                *taken = 0;
+                            }
+                            rest.extend_from_slice(record.payload);
+                        }
+                    }
+                }
+                ConnectionState::WriteTraffic(mut w) => match &mut want {
+                    Want::Handshake => done = Some(0),
+                    Want::Recv(_) => read = true,
+                    Want::Send(data) => {
+                        let mut room = data.len() + (data.len() / 16384 + 1) * 64;
+                        let n = loop {
+                            outgoing.resize(room, 0);
+                            match w.encrypt(data, outgoing) {
+                                Ok(n) => break n,
+                                Err(EncryptError::InsufficientSize(s)) => room = s.required_size,
+                                Err(e) => return Err(io::Error::other(e)),
+                            }
+                        };
+                        sock.write_all(&outgoing[..n])?;
+                        outgoing.clear();
+                        done = Some(data.len());
+                    }
+                    Want::Close => {
+                        outgoing.resize(64, 0);
+                        let n = w.queue_close_notify(outgoing).map_err(io::Error::other)?;
+                        sock.write_all(&outgoing[..n])?;
+                        outgoing.clear();
+                        done = Some(0);
+                    }
+                },
+                ConnectionState::PeerClosed | ConnectionState::Closed => closed = true,
+                _ => read = true,
+            }
+            if discard > 0 {
+                incoming.copy_within(discard..*used, 0);
+                *used -= discard;
+            }
+            if closed {
+                *peer_closed = true;
+                // A TLS 1.2 server may end with close_notify right behind its Finished.
+                return match want {
+                    Want::Recv(_) | Want::Close => Ok(0),
+                    Want::Handshake if !conn.is_handshaking() => Ok(0),
+                    _ => Err(io::Error::other("the server closed the connection")),
+                };
+            }
+            if let Some(n) = done {
+                return Ok(n);
+            }
+            if read {
+                if *used == incoming.len() {
+                    incoming.resize(incoming.len() * 2, 0);
+                }
+                match sock.read(&mut incoming[*used..])? {
+                    0 => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "end of stream",
+                        ))
+                    }
+                    n => *used += n,
+                }
+            }
+        }
+    }
 }
 
 impl Conn {
     fn send_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Conn::Tls(s) => s.write_all(buf),
+            Conn::Unbuffered(u) => u.drive(Want::Send(buf)).map(drop),
             Conn::Plain(s) => s.write_all(buf),
         }
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Conn::Tls(s) => s.read(buf),
+            Conn::Unbuffered(u) => u.drive(Want::Recv(buf)),
             Conn::Plain(s) => s.read(buf),
         }
     }
@@ -57,6 +242,9 @@ impl Conn {
             Conn::Tls(mut s) => {
                 s.conn.send_close_notify();
                 let _ = s.conn.complete_io(&mut s.sock);
+            }
+            Conn::Unbuffered(mut u) => {
+                let _ = u.drive(Want::Close);
             }
             Conn::Plain(s) => drop(s),
         }
@@ -72,12 +260,18 @@ impl Conn {
                     .map(|g| format!("{:?}", g.name()))
                     .unwrap_or_else(|| "none".into())
             ),
+            Conn::Unbuffered(u) => format!(
+                "proto={:?} cipher={:?} api=unbuffered",
+                u.conn.protocol_version().unwrap(),
+                u.conn.negotiated_cipher_suite().unwrap().suite()
+            ),
             Conn::Plain(_) => "proto=plain".into(),
         }
     }
     fn resumed(&self) -> bool {
         match self {
             Conn::Tls(s) => s.conn.handshake_kind() == Some(HandshakeKind::Resumed),
+            Conn::Unbuffered(u) => u.conn.handshake_kind() == Some(HandshakeKind::Resumed),
             Conn::Plain(_) => false,
         }
     }
@@ -92,6 +286,10 @@ fn open(o: &Opts, resume: bool) -> io::Result<Conn> {
         return Ok(Conn::Plain(tcp));
     }
     let cfg = if resume { &o.resume_cfg } else { &o.full_cfg };
+    if o.unbuffered {
+        let u = Unbuffered::connect(cfg.clone().unwrap(), o.name.clone(), tcp)?;
+        return Ok(Conn::Unbuffered(Box::new(u)));
+    }
     let conn =
         ClientConnection::new(cfg.clone().unwrap(), o.name.clone()).map_err(io::Error::other)?;
     let mut s = StreamOwned::new(conn, tcp);
@@ -421,6 +619,7 @@ fn main() {
     let mut ca = None;
     let mut plain = false;
     let mut nodelay = false;
+    let mut unbuffered = false;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() && argv[i].starts_with("--") {
@@ -449,6 +648,7 @@ fn main() {
             }
             "--plain" => plain = true,
             "--nodelay" => nodelay = true,
+            "--unbuffered" => unbuffered = true,
             a => {
                 eprintln!("bench_rustls_client: unknown option {a}");
                 std::process::exit(2)
@@ -501,6 +701,7 @@ fn main() {
         name: ServerName::try_from(name).expect("server name"),
         plain,
         nodelay,
+        unbuffered,
         resume_cfg,
         full_cfg,
     };
