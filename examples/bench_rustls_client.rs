@@ -55,8 +55,9 @@ struct Unbuffered {
     /// Ciphertext received and not yet discarded (`used` bytes of it), decrypted in place.
     incoming: Vec<u8>,
     used: usize,
-    /// Records made and not yet written.
+    /// Records made, the first `out_len` bytes not yet written. It only grows, so that no call zeroes it.
     outgoing: Vec<u8>,
+    out_len: usize,
     /// Plaintext of a record that did not fit the caller's buffer, from `taken` on.
     rest: Vec<u8>,
     taken: usize,
@@ -72,6 +73,13 @@ enum Want<'a> {
     Close,
 }
 
+/// At least `len` bytes in `buf` (zeroed once, when it grows).
+fn grow(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+}
+
 impl Unbuffered {
     fn connect(
         cfg: Arc<ClientConfig>,
@@ -84,6 +92,7 @@ impl Unbuffered {
             incoming: vec![0; 16 * 1024 + 256],
             used: 0,
             outgoing: Vec::new(),
+            out_len: 0,
             rest: Vec::new(),
             taken: 0,
             peer_closed: false,
@@ -113,6 +122,7 @@ impl Unbuffered {
                 incoming,
                 used,
                 outgoing,
+                out_len,
                 rest,
                 taken,
                 peer_closed,
@@ -124,19 +134,17 @@ impl Unbuffered {
                 ConnectionState::EncodeTlsData(mut e) => {
                     let mut room = 4096;
                     loop {
-                        let at = outgoing.len();
-                        outgoing.resize(at + room, 0);
-                        match e.encode(&mut outgoing[at..]) {
-                            Ok(n) => break outgoing.truncate(at + n),
+                        grow(outgoing, *out_len + room);
+                        match e.encode(&mut outgoing[*out_len..]) {
+                            Ok(n) => break *out_len += n,
                             Err(EncodeError::InsufficientSize(s)) => room = s.required_size,
-                            Err(EncodeError::AlreadyEncoded) => break outgoing.truncate(at),
+                            Err(EncodeError::AlreadyEncoded) => break,
                         }
-                        outgoing.truncate(at);
                     }
                 }
                 ConnectionState::TransmitTlsData(t) => {
-                    sock.write_all(outgoing)?;
-                    outgoing.clear();
+                    sock.write_all(&outgoing[..*out_len])?;
+                    *out_len = 0;
                     t.done();
                 }
                 ConnectionState::ReadTraffic(mut r) => {
@@ -166,7 +174,7 @@ impl Unbuffered {
                     Want::Send(data) => {
                         let mut room = data.len() + (data.len() / 16384 + 1) * 64;
                         let n = loop {
-                            outgoing.resize(room, 0);
+                            grow(outgoing, room);
                             match w.encrypt(data, outgoing) {
                                 Ok(n) => break n,
                                 Err(EncryptError::InsufficientSize(s)) => room = s.required_size,
@@ -174,14 +182,12 @@ impl Unbuffered {
                             }
                         };
                         sock.write_all(&outgoing[..n])?;
-                        outgoing.clear();
                         done = Some(data.len());
                     }
                     Want::Close => {
-                        outgoing.resize(64, 0);
+                        grow(outgoing, 64);
                         let n = w.queue_close_notify(outgoing).map_err(io::Error::other)?;
                         sock.write_all(&outgoing[..n])?;
-                        outgoing.clear();
                         done = Some(0);
                     }
                 },
