@@ -193,7 +193,7 @@ interop: lib
 	bash tests/interop/run.sh
 
 # sslsock against an OpenSSL client, rustls-direct and plain TCP on loopback (docs/benchmarks.md): one table,
-# plus bench/results/results.csv and chart.png. About 13 minutes; BENCH_QUICK=1 for a ~2 minute smoke run.
+# plus bench/results/results.csv and chart.png. About 15 minutes; BENCH_QUICK=1 for a ~2 minute smoke run.
 .PHONY: bench
 bench: lib
 	bash bench/run.sh

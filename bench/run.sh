@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - `make bench`: sslsock against OpenSSL, rustls-direct and plain TCP, on loopback.
 #
-#   bash bench/run.sh                 the full run (about 13 minutes on 2 cores)
+#   bash bench/run.sh                 the full run (about 15 minutes on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh   a smoke run (about 2 minutes): smaller sizes, 3 runs
 #
 # Builds the library, examples/bench_server.rs, examples/bench_rustls_client.rs and the C clients
