@@ -23,6 +23,7 @@ import sys
 CLIENTS = ["sslsock", "openssl", "rustls", "plain"]
 # rustls' unbuffered API, used directly: its own table (api_lines), not a column of the main one.
 UNBUFFERED = "rustlsub"
+API_TITLE = "rustls' two APIs used directly, and sslsock (on the unbuffered one): client CPU"
 HEAD = {"sslsock": "sslsock", "openssl": "OpenSSL", "rustls": "rustls", "plain": "plain TCP",
         UNBUFFERED: "rustls unbuffered"}
 OK, NO = "\u2713", "\u2717"
@@ -311,6 +312,11 @@ def table_lines(rows, md=False):
         data.append([r.label, r.unit] + [cell(r.stats.get(c)) for c in CLIENTS] +
                     [fmt(so) if so is not None else "-", fmt(sr) if sr is not None else "-",
                      r.goal_text, "" if r.met is None else mark(r.met)])
+    return render(cols, data, {2, 3, 4, 5, 6, 7}, md)
+
+
+def render(cols, data, right, md):
+    """A table: Markdown, or text in aligned columns (those numbered in `right` aligned right)."""
     if md:
         out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for d in data:
@@ -318,13 +324,10 @@ def table_lines(rows, md=False):
             out.append("| " + " | ".join(d) + " |")
         return out
     widths = [max(len(str(x)) for x in col) for col in zip(cols, *data)]
-    right = {2, 3, 4, 5, 6, 7}
     def line(vals):
         return "  ".join((str(v).rjust(w) if i in right else str(v).ljust(w))
                          for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
-    out = [line(cols), "  ".join("-" * w for w in widths)]
-    out += [line(d) for d in data]
-    return out
+    return [line(cols), "  ".join("-" * w for w in widths)] + [line(d) for d in data]
 
 
 def api_lines(rows, md=False):
@@ -341,17 +344,7 @@ def api_lines(rows, md=False):
         ub, su = ratio(r, UNBUFFERED, "rustls"), ratio(r, "sslsock", UNBUFFERED)
         data.append([f"{last}: client CPU", r.unit, cell(r.stats["rustls"]), cell(r.stats[UNBUFFERED]),
                      cell(r.stats["sslsock"]), fmt(ub), fmt(su)])
-    if not data:
-        return []
-    if md:
-        out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        out += ["| " + " | ".join(d) + " |" for d in data]
-        return out
-    widths = [max(len(str(x)) for x in col) for col in zip(cols, *data)]
-    def line(vals):
-        return "  ".join((str(v).ljust(w) if i == 0 else str(v).rjust(w))
-                         for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
-    return [line(cols), "  ".join("-" * w for w in widths)] + [line(d) for d in data]
+    return render(cols, data, set(range(1, len(cols))), md) if data else []
 
 
 def write_csv(rows, path):
@@ -504,7 +497,7 @@ def main(argv):
     print("\n".join(lines))
     api = api_lines(rows)
     if api:
-        print("# rustls' two APIs used directly, and sslsock (on the unbuffered one): client CPU")
+        print(f"# {API_TITLE}")
         print("\n".join(api))
     notes = [f"{r.label.strip()} ({r.key}):{r.note}" for r in rows if r.note.strip()]
     for n in notes:
@@ -524,8 +517,7 @@ def main(argv):
             f.write("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
         api = api_lines(rows, md=True)
         if api:
-            f.write("\nrustls' two APIs used directly, and sslsock (on the unbuffered one): client CPU\n\n"
-                    + "\n".join(api) + "\n")
+            f.write(f"\n{API_TITLE}\n\n" + "\n".join(api) + "\n")
     chart = os.path.join(outdir, "chart.png")
     made = False
     try:

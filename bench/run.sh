@@ -185,32 +185,28 @@ series() {
 
 ALL="sslsock openssl rustls plain"
 TLS3="sslsock openssl rustls"
-# With rustls' unbuffered API as a fifth client (BENCH_UNBUFFERED=1): the rows the second table shows.
-UB_ALL=$ALL
-UB_TLS3=$TLS3
-if [ "${BENCH_UNBUFFERED:-1}" = 1 ]; then
-    UB_ALL="$ALL rustlsub"
-    UB_TLS3="$TLS3 rustlsub"
-fi
+# rustls' unbuffered API as a fifth client (BENCH_UNBUFFERED=1), in the rows of the report's second table.
+UB=
+[ "${BENCH_UNBUFFERED:-1}" = 1 ] && UB=" rustlsub"
 say "$(nproc) CPUs$([ ${#CLI_PIN[@]} -gt 0 ] && echo ' (servers pinned to CPU 0, clients to CPU 1)'), $(uname -r), $(openssl version), runs=$RUNS, bulk=$BULK bytes, nodelay=$NODELAY${QUICK:+, quick=$QUICK}"
 
 if want bulk; then
     for spec in "dl16k download 16384" "dl1k download 1024" "ul16k upload 16384" "ul1k upload 1024"; do
         set -- $spec
         say "bulk: $2 $BULK bytes in $3-byte calls"
-        series "$1" "$UB_ALL" app13 plain "$2" "$BULK" "$3"
+        series "$1" "$ALL$UB" app13 plain "$2" "$BULK" "$3"
     done
 fi
 if want pingpong; then
     say "ping-pong: $PINGPONG_N round trips of 1 byte"
-    series pingpong "$UB_ALL" app13 plain pingpong "$PINGPONG_N"
+    series pingpong "$ALL$UB" app13 plain pingpong "$PINGPONG_N"
 fi
 if want handshake; then
     for v in 13 12; do
         for k in e r; do
             for m in full resume; do
                 say "handshakes: TLS 1.${v#1} $([ $k = e ] && echo ECDSA || echo RSA) $m, ${HS_SECONDS}s loops"
-                series "hs_${m}_${v}_${k}" "$UB_TLS3" "hs$v$k" - handshake "$HS_SECONDS" "$m"
+                series "hs_${m}_${v}_${k}" "$TLS3$UB" "hs$v$k" - handshake "$HS_SECONDS" "$m"
             done
         done
     done

@@ -7,14 +7,14 @@
 //!
 //! ```sh
 //! cargo build --release --example bench_rustls_client
-//! target/release/examples/bench_rustls_client --port P --ca ca.pem [--name localhost] [--plain] [--unbuffered]
-//!     [--nodelay] WORKLOAD ARGS...
+//! target/release/examples/bench_rustls_client --port P --ca ca.pem [--name localhost] [--plain]
+//!     [--nodelay] [--unbuffered] WORKLOAD ARGS...
 //! ```
 //! With `--unbuffered` the TLS connections use rustls' unbuffered API instead
 //! (`UnbufferedClientConnection`, the API sslsock is built on), driven the plain way: ciphertext read
 //! into one growing buffer and decrypted there, records encrypted into one `Vec` and written. It
-//! tells what rustls' two APIs cost apart from sslsock (docs/benchmarks.md); `make bench` does not
-//! run it.
+//! tells what rustls' two APIs cost apart from sslsock: `make bench` runs it as a fifth client in the
+//! bulk, ping-pong and handshake rows, for the report's second table (docs/benchmarks.md).
 //!
 //! Workloads: `download BYTES CHUNK`, `upload BYTES CHUNK`, `pingpong COUNT`,
 //! `handshake SECONDS full|resume`, `many COUNT`, `threads N BYTES CHUNK`. Output: one line
@@ -151,21 +151,19 @@ impl Unbuffered {
                     if let Some(record) = r.next_record() {
                         let record = record.map_err(io::Error::other)?;
                         discard += record.discard;
+                        // Straight into the caller's buffer; what does not fit, or comes while
+                        // handshaking or sending, is kept for the next `Recv`.
+                        let mut n = 0;
                         if let Want::Recv(buf) = &mut want {
-                            let n = buf.len().min(record.payload.len());
+                            n = buf.len().min(record.payload.len());
                             buf[..n].copy_from_slice(&record.payload[..n]);
-                            rest.clear();
-                            rest.extend_from_slice(&record.payload[n..]);
-                            *taken = 0;
                             done = (n > 0).then_some(n);
-                        } else {
-                            // Data while handshaking or sending: kept for the next `Recv`.
-                            if *taken == rest.len() {
-                                rest.clear();
-                                *taken = 0;
-                            }
-                            rest.extend_from_slice(record.payload);
                         }
+                        if *taken == rest.len() {
+                            rest.clear();
+                            *taken = 0;
+                        }
+                        rest.extend_from_slice(&record.payload[n..]);
                     }
                 }
                 ConnectionState::WriteTraffic(mut w) => match &mut want {
